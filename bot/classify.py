@@ -1,0 +1,110 @@
+"""The keyword classifier: relevant or not, which topics, and the terms that say why.
+
+Pure: text, language and the article's date in; a Classification out. How it decides
+(README, "How classification works"):
+
+1. The matcher finds every term of topics.yaml in the title and the summary.
+2. A topic fires when its terms add up to its threshold (a term 1, a weak term 0.5, a term in
+   the title `title_weight` times as much), or when one of its `when` signal combinations fires.
+3. Relevance: each cue signal that fired adds its weight once (times `title_weight` when it is in
+   the title; cues against relevance such as "review" or "deal" have negative weights), each
+   topic adds `topic_weight` (up to `max_topic_bonus`). The article is relevant when the score
+   reaches `threshold` AND one `require` combination fired: a policy change needs a policy and a
+   change, regulation needs a regulator, action or law together with a privacy context.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from bot.dates import effective_date
+from bot.matcher import Hit
+from bot.models import Classification
+from bot.taxonomy import ENTITY_KINDS, Taxonomy
+
+
+def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
+             published: date | None = None) -> Classification:
+    matcher, uses = taxonomy.matcher(language)
+    hits = matcher.find(title, "title") + matcher.find(summary, "summary")
+    rel = taxonomy.spec.relevance
+    # (kind, name) -> term id -> (weight x field factor, surface)
+    found: dict[tuple[str, str], dict[int, tuple[float, str]]] = defaultdict(dict)
+    for hit in hits:
+        factor = rel.title_weight if hit.field == "title" else 1.0
+        for use in uses[hit.term]:
+            terms = found[(use.kind, use.name)]
+            value = use.weight * factor
+            if hit.term not in terms or terms[hit.term][0] < value:
+                terms[hit.term] = (value, hit.surface)
+    signals = {name: max(v for v, _ in terms.values())
+               for (kind, name), terms in found.items() if kind == "signal"}
+    topics = _topics(taxonomy, found, signals)
+    bonus_topics = [t for t in topics if not taxonomy.topics[t].structural]
+    score = sum(signals.values()) + min(rel.topic_weight * len(bonus_topics),
+                                        rel.max_topic_bonus)
+    present = set(signals) | set(topics) | ({"topic"} if bonus_topics else set())
+    gate = any(all(name in present for name in combo) for combo in rel.require)
+    relevant = gate and score >= rel.threshold
+    entities = {kind: _entities(hits, uses, kind) for kind in ENTITY_KINDS}
+    text = f"{title}. {summary}"
+    return Classification(
+        language=language,
+        relevant=relevant,
+        score=round(score, 2),
+        topics=tuple(topics),
+        matches=_explain(found, topics, taxonomy),
+        orgs=entities["orgs"],
+        regulators=entities["regulators"],
+        laws=entities["laws"],
+        effective_date=effective_date(text, published),
+    )
+
+
+def _topics(taxonomy: Taxonomy, found: dict[tuple[str, str], dict[int, tuple[float, str]]],
+            signals: dict[str, float]) -> list[str]:
+    out = []
+    for topic_id, spec in taxonomy.topics.items():
+        terms = found.get(("topic", topic_id), {})
+        score = sum(v for v, _ in terms.values())
+        by_signal = any(all(s in signals and signals[s] > 0 for s in combo) for combo in spec.when)
+        if score >= spec.threshold or by_signal:
+            out.append(topic_id)
+    return out
+
+
+def _entities(hits: list[Hit], uses: list[list], kind: str) -> tuple[str, ...]:
+    names: dict[str, None] = {}
+    for hit in hits:
+        for use in uses[hit.term]:
+            if use.kind == kind:
+                names.setdefault(use.name, None)
+    return tuple(names)
+
+
+def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics: list[str],
+             taxonomy: Taxonomy) -> dict[str, tuple[str, ...]]:
+    """Per fired topic the terms as written; per relevance cue `cue: term`; cues against."""
+    out: dict[str, tuple[str, ...]] = {}
+    for topic_id in topics:
+        surfaces = _surfaces(found.get(("topic", topic_id), {}))
+        if not surfaces:
+            combos = taxonomy.topics[topic_id].when
+            surfaces = tuple(f"{' + '.join(c)}" for c in combos
+                             if all(("signal", s) in found for s in c))
+        out[topic_id] = surfaces
+    pro, con = [], []
+    for (kind, name), terms in found.items():
+        if kind != "signal":
+            continue
+        weight = taxonomy.spec.signals[name].weight
+        for surface in _surfaces(terms):
+            (con if weight < 0 else pro).append(f"{name}: {surface}")
+    out["relevance"] = tuple(pro)
+    out["against"] = tuple(con)
+    return out
+
+
+def _surfaces(terms: dict[int, tuple[float, str]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(surface for _, surface in terms.values()))

@@ -1,0 +1,109 @@
+"""Dates in text: when a change takes effect, and feed dates feedparser cannot read.
+
+Pure functions; `published` / `now` are passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from dateutil import parser as dateutil_parser
+
+MONTHS = {
+    # Dutch
+    "januari": 1, "februari": 2, "maart": 3, "april": 4, "mei": 5, "juni": 6, "juli": 7,
+    "augustus": 8, "september": 9, "oktober": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mrt": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
+    "sept": 9, "okt": 10, "nov": 11, "dec": 12,
+    # English
+    "january": 1, "february": 2, "march": 3, "may": 5, "june": 6, "july": 7,
+    "august": 8, "october": 10, "mar": 3, "oct": 10,
+}
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_DAY = r"(?P<d{n}>[0-3]?\d)(?:st|nd|rd|th|e|ste|de)?"
+_YEAR = r"(?:,?\s+(?P<y{n}>20\d\d))?"
+# "29 september (2026)", "September 29(, 2026)", "the 1st of July"
+_DATE = (
+    rf"(?:{_DAY.format(n=1)}\s+(?:of\s+)?(?P<m1>{_MONTH})\.?{_YEAR.format(n=1)}"
+    rf"|(?P<m2>{_MONTH})\.?\s+{_DAY.format(n=2)}{_YEAR.format(n=2)})"
+)
+# Words that say "from then on" before a date: "gaat op 29 september in", "takes effect on".
+_BEFORE = (
+    r"(?:ingaan|ingaat|gaat|gaan|gingen|ging|treedt|treden|worden|wordt|zijn|is|vanaf|per|"
+    r"met\s+ingang\s+van|ingangsdatum|geldt|gelden|actief|van\s+kracht|in\s+werking|"
+    r"effect(?:ive)?|starting|start|starts|begin(?:s|ning)?|from|as\s+of|into\s+force|"
+    r"kicks?\s+in|go(?:es)?\s+live|rolls?\s+out|applies|apply|enforced?|deadline|until|tot)"
+)
+_AFTER = r"(?:in\s+werking|van\s+kracht|actief|\s*in\b|ingaan|ingaat)"
+_BEFORE_RE = re.compile(rf"\b{_BEFORE}\b(?:\W+\w+){{0,4}}?\W+(?:on\s+|op\s+|the\s+)?{_DATE}",
+                        re.I)
+_AFTER_RE = re.compile(rf"\b(?:op|on)\s+{_DATE}\s+(?:\w+\s+){{0,2}}?{_AFTER}", re.I)
+# A date this long before publication is a past event, so it refers to next year.
+_PAST_TOLERANCE = timedelta(days=60)
+
+
+def effective_date(text: str, published: date | None) -> date | None:
+    """The date a change takes effect, resolved against the article's date; None if absent."""
+    for rx in (_BEFORE_RE, _AFTER_RE):
+        for m in rx.finditer(text):
+            found = _resolve(m, published)
+            if found:
+                return found
+    return None
+
+
+def _resolve(m: re.Match[str], published: date | None) -> date | None:
+    n = "1" if m.group("m1") else "2"
+    month = MONTHS[m.group(f"m{n}").lower()]
+    day = int(m.group(f"d{n}"))
+    year_text = m.group(f"y{n}")
+    base = published or date.today()
+    year = int(year_text) if year_text else base.year
+    try:
+        found = date(year, month, day)
+    except ValueError:
+        return None
+    if not year_text and found < base - _PAST_TOLERANCE:
+        found = found.replace(year=year + 1)
+    return found
+
+
+class _DutchDates(dateutil_parser.parserinfo):
+    """dateutil reads 'ma, 03 jun 2025 10:00:00 +0200' with Dutch day and month names."""
+
+    WEEKDAYS = [("ma", "maandag", "Mon", "Monday"), ("di", "dinsdag", "Tue", "Tuesday"),
+                ("wo", "woensdag", "Wed", "Wednesday"), ("do", "donderdag", "Thu", "Thursday"),
+                ("vr", "vrijdag", "Fri", "Friday"), ("za", "zaterdag", "Sat", "Saturday"),
+                ("zo", "zondag", "Sun", "Sunday")]
+    MONTHS = [("jan", "januari", "January"), ("feb", "februari", "February"),
+              ("mrt", "maart", "Mar", "March"), ("apr", "april", "April"), ("mei", "May"),
+              ("jun", "juni", "June"), ("jul", "juli", "July"), ("aug", "augustus", "August"),
+              ("sep", "sept", "september", "September"),
+              ("okt", "oktober", "Oct", "October"), ("nov", "november", "November"),
+              ("dec", "december", "December")]
+
+
+_DUTCH = _DutchDates(dayfirst=True)
+
+
+def parse_feed_date(text: str | None) -> datetime | None:
+    """A date string feedparser gave up on, read with Dutch and English names; UTC."""
+    if not text:
+        return None
+    try:
+        parsed = dateutil_parser.parse(text, parserinfo=_DUTCH, fuzzy=True)
+    except (ValueError, OverflowError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def sane_published(published: datetime | None, fetched: datetime) -> datetime:
+    """fetching.md: a date in the future or before the web is a wrong date; use fetch time."""
+    if published is None:
+        return fetched
+    if published > fetched + timedelta(days=1) or published.year < 1995:
+        return fetched
+    return published

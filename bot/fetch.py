@@ -1,0 +1,235 @@
+"""Polite, bounded HTTP fetching of feeds (shared/fetching.md).
+
+`Fetcher.fetch` never raises for one feed: it returns a FetchResult with `error` set, so one bad
+server never stops a round. Every request is conditional when validators are stored; redirects
+are followed by hand so that only an all-permanent chain (301/308) moves the stored URL; the
+body is streamed and cut off past `max_bytes` (decoded, so a gzip bomb is cut off too); a whole
+request is bounded by `timeout`, its connection by `connect_timeout`.
+
+`plan_next` is the pure decider: given a feed's state and a fetch result, when to fetch next,
+with capped exponential backoff, Retry-After, Cache-Control max-age and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from bot import USER_AGENT
+from bot.errors import redact
+from bot.models import FeedState, FetchResult
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = timedelta(hours=24)     # fetching.md: Retry-After / max-age capped at 24 hours
+MAX_BACKOFF = timedelta(hours=12)
+REDIRECTS = (301, 302, 303, 307, 308)
+PERMANENT = (301, 308)
+ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
+          "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port): the unit of the per-origin connection limit."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class Fetcher:
+    """Fetches feeds with at most `concurrency` requests in total and `per_origin` per origin."""
+
+    def __init__(self, *, concurrency: int = 20, per_origin: int = 2,
+                 connect_timeout: float = 10.0, timeout: float = 30.0,
+                 max_bytes: int = 10 * 1024 * 1024, max_redirects: int = 5,
+                 user_agent: str | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self._total = asyncio.Semaphore(concurrency)
+        self._per_origin_limit = per_origin
+        self._origins: dict[tuple[str, str, int], asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self._per_origin_limit))
+        self.client = httpx.AsyncClient(
+            headers={"User-Agent": user_agent or USER_AGENT, "Accept": ACCEPT,
+                     "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=concurrency,
+                                max_keepalive_connections=concurrency),
+            follow_redirects=False, transport=transport, trust_env=False)
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def fetch(self, feed: str, url: str, *, etag: str | None = None,
+                    last_modified: str | None = None) -> FetchResult:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await self._follow(feed, url, etag, last_modified)
+        except TimeoutError:
+            result = _failure(feed, url, "timeout",
+                              f"no complete answer within {self.timeout:g} s")
+        except httpx.TimeoutException as exc:
+            result = _failure(feed, url, "timeout", f"timed out ({type(exc).__name__})")
+        except httpx.ConnectError as exc:
+            result = _failure(feed, url, "connect", f"cannot connect: {_reason(exc)}")
+        except httpx.HTTPError as exc:
+            result = _failure(feed, url, "http", f"{type(exc).__name__}: {_reason(exc)}")
+        except (OSError, ValueError) as exc:  # bad URLs, sockets closing early
+            result = _failure(feed, url, "http", f"{type(exc).__name__}: {_reason(exc)}")
+        return replace(result, elapsed=time.monotonic() - started)
+
+    async def _follow(self, feed: str, url: str, etag: str | None,
+                      last_modified: str | None) -> FetchResult:
+        seen = {url}
+        current, permanent = url, True
+        for _hop in range(self.max_redirects + 1):
+            headers = {}
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            async with self._origins[origin(current)], self._total:
+                result = await self._get(feed, url, current, headers)
+            if result.status not in REDIRECTS:
+                moved = current if permanent and current != url else None
+                return replace(result, final_url=current, permanent_url=moved)
+            location = result.headers.get("location")
+            if not location:
+                return _failure(feed, url, "redirect", f"HTTP {result.status} without Location",
+                                status=result.status)
+            target = urljoin(current, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                return _failure(feed, url, "redirect", f"redirect to a non-http URL: {target}")
+            if target in seen:
+                return _failure(feed, url, "redirect", f"redirect loop at {target}")
+            seen.add(target)
+            permanent = permanent and result.status in PERMANENT
+            current = target
+        return _failure(feed, url, "redirect", f"more than {self.max_redirects} redirects")
+
+    async def _get(self, feed: str, url: str, current: str,
+                   headers: dict[str, str]) -> FetchResult:
+        async with self.client.stream("GET", current, headers=headers) as response:
+            info = {k.lower(): v for k, v in response.headers.items()}
+            status = response.status_code
+            common = dict(feed=feed, url=url, status=status, headers=info,
+                          max_age=cache_lifetime(info))
+            if status in REDIRECTS or status == 304:
+                return FetchResult(**common)  # type: ignore[arg-type]
+            if status != 200:
+                # fetching.md: never hand a 429/503 body to the parser
+                retry = parse_retry_after(info.get("retry-after")) if status in (429, 503) \
+                    else None
+                return FetchResult(**common, error=f"HTTP {status} {response.reason_phrase}",  # type: ignore[arg-type]
+                                   error_kind="gone" if status == 410 else "http",
+                                   retry_after=retry)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.max_bytes:
+                    return FetchResult(**common, error=f"body larger than {self.max_bytes} bytes; "  # type: ignore[arg-type]
+                                       "stopped reading", error_kind="too-large",
+                                       bytes_received=len(body))
+            return FetchResult(**common, body=bytes(body), bytes_received=len(body))  # type: ignore[arg-type]
+
+
+def _failure(feed: str, url: str, kind: str, message: str,
+             status: int | None = None) -> FetchResult:
+    return FetchResult(feed=feed, url=url, status=status, error=redact(message), error_kind=kind)
+
+
+def _reason(exc: BaseException) -> str:
+    return redact(str(exc) or type(exc).__name__)[:200]
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds (RFC 9110 10.2.3): delay-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Cache-Control max-age, else Expires, in seconds (RFC 9111 4.2.1)."""
+    for part in headers.get("cache-control", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "max-age" and value.strip('"').isdigit():
+            return float(value.strip('"'))
+    expires = headers.get("expires")
+    if expires:
+        try:
+            when = email.utils.parsedate_to_datetime(expires)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return None
+
+
+def plan_next(state: FeedState, result: FetchResult, *, now: datetime, interval: timedelta,
+              jitter: float = 0.1, rng: random.Random | None = None,
+              parse_error: str | None = None, ttl: timedelta | None = None) -> FeedState:
+    """The feed's state after this fetch (pure; `now` and `rng` are passed in)."""
+    rng = rng or random.Random()
+    spread = timedelta(seconds=interval.total_seconds() * jitter * rng.random())
+    fetch_url = result.permanent_url or state.fetch_url
+    base = replace(state, fetch_url=fetch_url, last_fetch=now)
+    error = result.error or parse_error
+    if result.status == 410:
+        return replace(base, last_status="410", last_error="410 Gone: the publisher removed "
+                       "this feed; polling stopped (remove it from feeds.yaml or fix its URL)",
+                       disabled=True, disabled_reason="410 Gone", failures=state.failures + 1,
+                       next_due=None)
+    if error is None and result.status in (200, 304):
+        etag, modified = result.headers.get("etag"), result.headers.get("last-modified")
+        if result.status == 304:  # keep the validators unless the 304 refreshes them
+            etag, modified = etag or state.etag, modified or state.last_modified
+        wait = max(interval, _capped(result.max_age), ttl or timedelta(0))
+        return replace(base, etag=etag, last_modified=modified, last_status=str(result.status),
+                       last_error=None, last_success=now, failures=0,
+                       next_due=now + wait + spread, retry_after_until=None)
+    failures = state.failures + 1
+    backoff = min(interval * (2 ** (failures - 1)), max(MAX_BACKOFF, interval))
+    backoff += timedelta(seconds=backoff.total_seconds() * jitter * rng.random())
+    retry_until = None
+    if result.retry_after is not None:
+        retry_until = now + _capped(result.retry_after)
+        backoff = max(backoff, retry_until - now)
+    status = str(result.status) if result.status else f"error: {result.error_kind or 'parse'}"
+    return replace(base, last_status=status, last_error=error, failures=failures,
+                   next_due=now + backoff, retry_after_until=retry_until)
+
+
+def _capped(seconds: float | None) -> timedelta:
+    if not seconds:
+        return timedelta(0)
+    return min(timedelta(seconds=seconds), MAX_WAIT)

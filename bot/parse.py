@@ -1,0 +1,189 @@
+"""Feed bytes -> normalised Articles (pure; a FeedParserDict never leaves this module).
+
+feedparser gets the raw bytes and the response headers, never a URL or a str: given a str
+it may open a local file or the network (shared/fetching.md). One bad entry is skipped with
+a warning; a feed fails only when nothing usable is in it (lemon24/reader does the same).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+from selectolax.lexbor import LexborHTMLParser
+from w3lib.url import canonicalize_url, url_query_cleaner
+
+from bot.dates import parse_feed_date, sane_published
+from bot.errors import ParseError
+from bot.models import Article
+
+log = logging.getLogger(__name__)
+
+SUMMARY_CHARS = 1200  # enough for classification and a digest line; feeds send whole articles
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|igshid|ref_src|cmpid|ocid)$")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    articles: list[Article]
+    title: str = ""
+    language: str | None = None
+    ttl_minutes: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_feed(body: bytes, *, feed: str, url: str, headers: Mapping[str, str] | None = None,
+               fetched: datetime, language: str | None = None) -> ParsedFeed:
+    """Parse one fetched feed. Raises ParseError when the body holds no feed at all."""
+    if not body.strip():
+        raise ParseError("empty body: the server sent no feed")
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=dict(headers or {}),
+                              sanitize_html=False, resolve_relative_uris=False)
+    warnings = []
+    if parsed.bozo:
+        warnings.append(f"malformed feed: {_bozo_message(parsed.bozo_exception)}")
+    if not parsed.version and not parsed.entries:
+        if _looks_like_html(body):
+            alternate = find_feed_link(body, url)
+            hint = f"; the page names a feed: use {alternate}" if alternate else ""
+            raise ParseError(f"an HTML page, not a feed{hint}")
+        reason = _bozo_message(parsed.bozo_exception) if parsed.bozo else "no feed found"
+        raise ParseError(f"not a feed: {reason}")
+    meta = parsed.feed
+    declared = language or meta.get("language") or None
+    articles: list[Article] = []
+    seen: set[str] = set()
+    for entry in parsed.entries:
+        try:
+            article = _article(entry, feed=feed, base=url, fetched=fetched, language=declared)
+        except ValueError as exc:
+            warnings.append(f"skipped an entry: {exc}")
+            continue
+        if article.guid in seen:
+            continue
+        seen.add(article.guid)
+        articles.append(article)
+    ttl = meta.get("ttl")
+    return ParsedFeed(articles=articles, title=to_text(meta.get("title", "")),
+                      language=declared,
+                      ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.isdigit() else None,
+                      warnings=warnings)
+
+
+def _article(entry: Any, *, feed: str, base: str, fetched: datetime,
+             language: str | None) -> Article:
+    title = _field_text(entry, "title")
+    summary = _summary(entry)
+    link = clean_url(entry.get("link", ""), base)
+    guid = str(entry.get("id") or "").strip() or link
+    if not title and not summary:
+        raise ValueError(f"entry {guid or '?'} has no title and no summary")
+    if not guid:
+        guid = "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+    entry_lang = (entry.get("title_detail") or {}).get("language") or language
+    return Article(feed=feed, guid=guid[:1000], url=link, title=title[:500], summary=summary,
+                   published=sane_published(_published(entry), fetched),
+                   language=entry_lang, author=to_text(entry.get("author", ""))[:200])
+
+
+def _published(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    for key in ("published", "updated", "created"):
+        found = parse_feed_date(entry.get(key))
+        if found:
+            return found
+    return None
+
+
+def _field_text(entry: Any, key: str) -> str:
+    detail = entry.get(f"{key}_detail") or {}
+    value = entry.get(key, "") or ""
+    if detail.get("type") == "text/plain":
+        return _SPACE.sub(" ", value).strip()
+    return to_text(value)
+
+
+def _summary(entry: Any) -> str:
+    text = _field_text(entry, "summary")
+    if not text:
+        for content in entry.get("content", ()):
+            text = to_text(content.get("value", ""))
+            if text:
+                break
+    return shorten(text, SUMMARY_CHARS)
+
+
+def to_text(html: str) -> str:
+    """Markup to plain text: tags, scripts and styles gone, entities decoded, spaces folded."""
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return _SPACE.sub(" ", html).strip()
+    tree = LexborHTMLParser(html)
+    tree.strip_tags(["script", "style", "noscript", "iframe", "object", "embed", "template"])
+    root = tree.body or tree.root
+    text = root.text(separator=" ") if root else ""
+    return _SPACE.sub(" ", text).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def clean_url(url: str, base: str = "") -> str:
+    """Absolute, http(s) only, tracking parameters removed, canonical form; else ''."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    url = urljoin(base, url) if base else url
+    if urlsplit(url).scheme not in ("http", "https"):
+        return ""
+    params = [k for k in _query_keys(url) if _TRACKING.match(k)]
+    if params:
+        url = url_query_cleaner(url, params, remove=True)
+    return canonicalize_url(url)
+
+
+def _query_keys(url: str) -> list[str]:
+    query = urlsplit(url).query
+    return [part.split("=", 1)[0] for part in query.split("&") if part]
+
+
+def find_feed_link(body: bytes, base: str) -> str | None:
+    """The feed an HTML page announces with <link rel="alternate" type="application/rss+xml">."""
+    try:
+        tree = LexborHTMLParser(body.decode("utf-8", "replace"))
+    except Exception:  # noqa: BLE001 - any page we cannot read simply names no feed
+        return None
+    for node in tree.css("link[rel~=alternate]"):
+        kind = (node.attributes.get("type") or "").lower()
+        href = node.attributes.get("href")
+        if href and ("rss" in kind or "atom" in kind or "feed" in kind):
+            return urljoin(base, href)
+    return None
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:2048].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def _bozo_message(exc: object) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,123 @@
+"""The long-running service: one asyncio loop that ticks a `schedule.Scheduler`.
+
+Jobs: a polling tick every 30 s (each feed's own interval, backoff and Retry-After decide
+whether it is fetched), each channel's digest on its schedule in its timezone, and an outbox
+tick that sends what is queued (and retries what failed). Every job runs as an asyncio task
+wrapped so that one failure is logged, not fatal; a job still running is not started twice.
+feedparser and the classifier run in a worker thread (pipeline.poll_round), so the loop never
+stalls and Telegram commands stay responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import schedule
+
+from bot.config import ChannelConfig, Config
+from bot.errors import FatalNotifyError
+from bot.notify import Notifier
+from bot.pipeline import Clock, deliver, poll_round, queue_digest, utcnow
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_TICK = 30      # seconds between looks at which feeds are due
+DELIVER_TICK = 20   # seconds between looks at the outbox
+
+
+def add_digest_jobs(scheduler: schedule.Scheduler, channel: ChannelConfig, timezone: str,
+                    job: Callable[[], object]) -> list[schedule.Job]:
+    """Register a channel's digest schedule ('daily 08:00', 'weekdays 07:30', ...)."""
+    spec = channel.digest
+    jobs: list[schedule.Job] = []
+    if spec.manual:
+        return jobs
+    if spec.every is not None:
+        minutes = int(spec.every.total_seconds() // 60)
+        jobs.append(scheduler.every(minutes).minutes.do(job))
+        return jobs
+    days = spec.days or ("day",)
+    for day in days:
+        for at in spec.times:
+            unit = getattr(scheduler.every(), day)
+            jobs.append(unit.at(at, timezone).do(job))
+    for j in jobs:
+        j.tag(f"digest:{channel.name}")
+    return jobs
+
+
+class Service:
+    def __init__(self, config: Config, store: Store, notifier: Notifier, *,
+                 clock: Clock = utcnow, heartbeat: Path | None = None) -> None:
+        self.config, self.store, self.notifier, self.clock = config, store, notifier, clock
+        self.heartbeat = heartbeat
+        self.scheduler = schedule.Scheduler()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._fatal: BaseException | None = None
+
+    def setup(self) -> None:
+        self.scheduler.every(POLL_TICK).seconds.do(self.spawn, "poll", self.poll)
+        self.scheduler.every(DELIVER_TICK).seconds.do(self.spawn, "deliver", self.deliver)
+        for channel in self.config.channels:
+            if channel.enabled:
+                add_digest_jobs(self.scheduler, channel, self.config.channel_timezone(channel),
+                                lambda c=channel: self.spawn(f"digest:{c.name}",
+                                                             lambda: self.digest(c)))
+
+    def spawn(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        running = self._running.get(name)
+        if running and not running.done():
+            log.info("%s is still running; not starting it again", name)
+            return
+        self._running[name] = asyncio.get_running_loop().create_task(self._guard(name, job))
+
+    async def _guard(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except FatalNotifyError as exc:
+            log.critical("%s: %s", name, exc)
+            self._fatal = exc
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s failed; the service goes on", name)
+
+    async def poll(self) -> None:
+        report = await poll_round(self.config, self.store, clock=self.clock, manual=False)
+        if report.outcomes:
+            log.info("%s", report.summary())
+        if self.heartbeat:
+            self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+            self.heartbeat.write_text(datetime.now(UTC).isoformat(timespec="seconds"))
+
+    async def digest(self, channel: ChannelConfig) -> None:
+        messages = queue_digest(self.config, self.store, channel, now=self.clock())
+        log.info("digest for %s: %d messages queued", channel.name, len(messages))
+        await self.deliver()
+
+    async def deliver(self) -> None:
+        report = await deliver(self.store, self.notifier, clock=self.clock)
+        if report.sent or report.failed:
+            log.info("sent %d messages, %d failed", report.sent, report.failed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick the scheduler until `stop` is set or a fatal Telegram error occurs."""
+        self.setup()
+        self.spawn("poll", self.poll)  # don't wait 30 s for the first round
+        self.spawn("deliver", self.deliver)  # what a previous run left in the outbox
+        while not stop.is_set() and self._fatal is None:
+            self.scheduler.run_pending()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if self._fatal is not None:
+            raise self._fatal

@@ -1,0 +1,382 @@
+"""SQLite storage (sqlite-utils, WAL): the only module that writes SQL.
+
+Tables: feeds (with fetch state), articles (with FTS5 on title and summary), tags, outbox
+(messages to send, in order), deliveries (article x channel x message id), channels
+(chat id after migration, blocked state). The schema grows by numbered migrations recorded in
+`PRAGMA user_version`. Rows never leave this module: callers get dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from bot.models import Article, Classification, FeedState, OutboxMessage, StoredArticle
+
+T = TypeVar("T")
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(UTC).isoformat(timespec="seconds") if dt else None
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db["feeds"].create({
+        "name": str, "url": str, "fetch_url": str, "etag": str, "last_modified": str,
+        "last_status": str, "last_error": str, "last_fetch": str, "last_success": str,
+        "failures": int, "next_due": str, "retry_after_until": str, "disabled": int,
+        "disabled_reason": str, "in_config": int,
+    }, pk="name", defaults={"failures": 0, "disabled": 0, "in_config": 1},
+        not_null={"url", "fetch_url"})
+    db["articles"].create({
+        "id": int, "feed": str, "guid": str, "url": str, "title": str, "summary": str,
+        "published": str, "fetched": str, "language": str, "relevant": int, "score": float,
+        "topics": str, "matches": str, "orgs": str, "regulators": str, "laws": str,
+        "effective_date": str,
+    }, pk="id", not_null={"feed", "guid", "title", "published", "fetched"})
+    db["articles"].create_index(["feed", "guid"], unique=True)
+    db["articles"].create_index(["url"])
+    db["articles"].create_index(["relevant", "published"])
+    db["articles"].enable_fts(["title", "summary"], create_triggers=True,
+                              tokenize="unicode61 remove_diacritics 2")
+    db["tags"].create({"article_id": int, "topic": str}, pk=("article_id", "topic"),
+                      foreign_keys=[("article_id", "articles", "id")])
+    db["tags"].create_index(["topic"])
+    db["outbox"].create({
+        "id": int, "channel": str, "chat": str, "kind": str, "text": str, "article_ids": str,
+        "created": str, "status": str, "attempts": int, "not_before": str, "message_id": int,
+        "sent_at": str, "error": str,
+    }, pk="id", defaults={"status": "pending", "attempts": 0})
+    db["outbox"].create_index(["status", "channel", "id"])
+    db["deliveries"].create({
+        "article_id": int, "channel": str, "outbox_id": int, "message_id": int,
+        "delivered_at": str,
+    }, pk=("article_id", "channel"), foreign_keys=[("article_id", "articles", "id")])
+    db["channels"].create({
+        "name": str, "chat": str, "blocked": int, "blocked_reason": str, "last_digest": str,
+    }, pk="name", defaults={"blocked": 0})
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+
+
+class Store:
+    """One SQLite file. Thread-safe: the service's loop and its worker thread share it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
+                               isolation_level=None)
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoint, fast
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                with self.transaction():
+                    migration(self.db)
+                    self.db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT: all or nothing, even if the process dies midway."""
+        with self._lock:
+            conn = self.db.conn
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            return fn()
+
+    # ------------------------------------------------------------------ feeds
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
+        """Make the feeds table match the config: new feeds, changed URLs, removed feeds."""
+        with self.transaction():
+            names = set()
+            for name, url in feeds:
+                names.add(name)
+                row = self._feed_row(name)
+                if row is None:
+                    self.db["feeds"].insert({"name": name, "url": url, "fetch_url": url})
+                elif row["url"] != url:  # the user changed the URL: start afresh
+                    self.db["feeds"].update(name, {
+                        "url": url, "fetch_url": url, "etag": None, "last_modified": None,
+                        "failures": 0, "disabled": 0, "disabled_reason": None,
+                        "retry_after_until": None, "next_due": None, "in_config": 1})
+                elif not row["in_config"]:
+                    self.db["feeds"].update(name, {"in_config": 1})
+            for row in self.db["feeds"].rows_where("in_config = 1"):
+                if row["name"] not in names:
+                    self.db["feeds"].update(row["name"], {"in_config": 0})
+
+    def _feed_row(self, name: str) -> dict[str, Any] | None:
+        rows = list(self.db["feeds"].rows_where("name = ?", [name]))
+        return rows[0] if rows else None
+
+    def feed_states(self, *, configured_only: bool = True) -> list[FeedState]:
+        def read() -> list[FeedState]:
+            where = "in_config = 1" if configured_only else None
+            counts = dict(self.db.execute(
+                "SELECT feed, count(*) FROM articles GROUP BY feed").fetchall())
+            return [_feed_state(row, counts.get(row["name"], 0))
+                    for row in self.db["feeds"].rows_where(where, order_by="name")]
+        return self._read(read)
+
+    def feed_state(self, name: str) -> FeedState | None:
+        def read() -> FeedState | None:
+            row = self._feed_row(name)
+            if row is None:
+                return None
+            count = self.db.execute("SELECT count(*) FROM articles WHERE feed = ?",
+                                    [name]).fetchone()[0]
+            return _feed_state(row, count)
+        return self._read(read)
+
+    def save_feed_state(self, state: FeedState) -> None:
+        with self.transaction():
+            self.db["feeds"].update(state.name, {
+                "fetch_url": state.fetch_url, "etag": state.etag,
+                "last_modified": state.last_modified, "last_status": state.last_status,
+                "last_error": state.last_error, "last_fetch": iso(state.last_fetch),
+                "last_success": iso(state.last_success), "failures": state.failures,
+                "next_due": iso(state.next_due), "retry_after_until": iso(state.retry_after_until),
+                "disabled": int(state.disabled), "disabled_reason": state.disabled_reason,
+            })
+
+    # ------------------------------------------------------------------ articles
+
+    def known_guids(self, feed: str, guids: Sequence[str]) -> set[str]:
+        def read() -> set[str]:
+            found: set[str] = set()
+            for chunk in _chunks(list(guids), 500):
+                marks = ",".join("?" * len(chunk))
+                found.update(r[0] for r in self.db.execute(
+                    f"SELECT guid FROM articles WHERE feed = ? AND guid IN ({marks})",
+                    [feed, *chunk]).fetchall())
+            return found
+        return self._read(read)
+
+    def add_articles(self, items: Sequence[tuple[Article, Classification]],
+                     fetched: datetime) -> list[int | None]:
+        """Store new articles; one already stored (same feed+guid, or same URL) is skipped.
+        Returns the new id per item, None where it was skipped."""
+        if not items:
+            return []
+        with self.transaction():
+            urls = [a.url for a, _ in items if a.url]
+            seen_urls = set()
+            for chunk in _chunks(urls, 500):
+                marks = ",".join("?" * len(chunk))
+                seen_urls.update(r[0] for r in self.db.execute(
+                    f"SELECT url FROM articles WHERE url IN ({marks})", chunk).fetchall())
+            ids: list[int | None] = []
+            for article, result in items:
+                if article.url and article.url in seen_urls:
+                    ids.append(None)
+                    continue
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO articles (feed, guid, url, title, summary, published,"
+                    " fetched, language, relevant, score, topics, matches, orgs, regulators,"
+                    " laws, effective_date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    _article_row(article, result, fetched))
+                if cursor.rowcount:
+                    article_id = int(cursor.lastrowid or 0)
+                    ids.append(article_id)
+                    if article.url:
+                        seen_urls.add(article.url)
+                    self.db.conn.executemany(
+                        "INSERT OR IGNORE INTO tags (article_id, topic) VALUES (?, ?)",
+                        [(article_id, t) for t in result.topics])
+                else:
+                    ids.append(None)
+            return ids
+
+    def articles(self, ids: Sequence[int]) -> list[StoredArticle]:
+        def read() -> list[StoredArticle]:
+            out = []
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" * len(chunk))
+                out += [_stored(r) for r in self.db.query(
+                    f"SELECT * FROM articles WHERE id IN ({marks})", chunk)]
+            order = {i: n for n, i in enumerate(ids)}
+            return sorted(out, key=lambda a: order[a.id])
+        return self._read(read)
+
+    def undelivered(self, channel: str, *, since: datetime | None, relevant_only: bool = True,
+                    limit: int = 500) -> list[StoredArticle]:
+        """Relevant articles not yet queued for this channel, newest first."""
+        sql = ("SELECT * FROM articles a WHERE NOT EXISTS (SELECT 1 FROM deliveries d "
+               "WHERE d.article_id = a.id AND d.channel = ?)")
+        params: list[Any] = [channel]
+        if relevant_only:
+            sql += " AND a.relevant = 1"
+        if since is not None:
+            sql += " AND a.published >= ?"
+            params.append(iso(since))
+        sql += " ORDER BY a.published DESC, a.id DESC LIMIT ?"
+        params.append(limit)
+        return self._read(lambda: [_stored(r) for r in self.db.query(sql, params)])
+
+    def article_count(self) -> int:
+        return self._read(lambda: self.db["articles"].count)
+
+    # ------------------------------------------------------------------ outbox
+
+    def queue(self, channel: str, chat: str | int, kind: str,
+              messages: Sequence[tuple[str, Sequence[int]]], now: datetime) -> list[int]:
+        """Write messages to send and claim their articles for the channel, in one go."""
+        ids = []
+        with self.transaction():
+            for text, article_ids in messages:
+                cursor = self.db.execute(
+                    "INSERT INTO outbox (channel, chat, kind, text, article_ids, created, status,"
+                    " attempts) VALUES (?,?,?,?,?,?, 'pending', 0)",
+                    [channel, str(chat), kind, text, json.dumps(list(article_ids)), iso(now)])
+                outbox_id = int(cursor.lastrowid or 0)
+                ids.append(outbox_id)
+                self.db.conn.executemany(
+                    "INSERT OR IGNORE INTO deliveries (article_id, channel, outbox_id)"
+                    " VALUES (?,?,?)", [(a, channel, outbox_id) for a in article_ids])
+        return ids
+
+    def pending(self, channel: str | None = None) -> list[OutboxMessage]:
+        sql = "SELECT * FROM outbox WHERE status = 'pending'"
+        params: list[Any] = []
+        if channel:
+            sql += " AND channel = ?"
+            params.append(channel)
+        sql += " ORDER BY id"
+        return self._read(lambda: [_outbox(r) for r in self.db.query(sql, params)])
+
+    def mark_sent(self, outbox_id: int, message_id: int, now: datetime) -> None:
+        """Sent: the message and its deliveries are recorded in one transaction."""
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?,"
+                            " error = NULL WHERE id = ?", [message_id, iso(now), outbox_id])
+            self.db.execute("UPDATE deliveries SET message_id = ?, delivered_at = ?"
+                            " WHERE outbox_id = ?", [message_id, iso(now), outbox_id])
+
+    def mark_attempt(self, outbox_id: int, error: str, not_before: datetime | None,
+                     status: str = "pending") -> None:
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET attempts = attempts + 1, error = ?,"
+                            " not_before = ?, status = ? WHERE id = ?",
+                            [error, iso(not_before), status, outbox_id])
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        def read() -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for channel, status, n in self.db.execute(
+                    "SELECT channel, status, count(*) FROM outbox GROUP BY channel, status"):
+                out.setdefault(channel, {})[status] = n
+            return out
+        return self._read(read)
+
+    # ------------------------------------------------------------------ channels
+
+    def channel_chat(self, channel: str, configured: str | int) -> str:
+        """The chat to send to: a migrated group's new id wins over the configured one."""
+        def read() -> str:
+            rows = list(self.db["channels"].rows_where("name = ?", [channel]))
+            return rows[0]["chat"] if rows and rows[0]["chat"] else str(configured)
+        return self._read(read)
+
+    def set_channel(self, channel: str, **values: Any) -> None:
+        with self.transaction():
+            self.db["channels"].upsert({"name": channel, **values}, pk="name")
+            if "chat" in values:
+                self.db.execute("UPDATE outbox SET chat = ? WHERE channel = ? AND"
+                                " status = 'pending'", [str(values["chat"]), channel])
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            rows = list(self.db["channels"].rows_where("name = ?", [channel]))
+            return dict(rows[0]) if rows else {}
+        return self._read(read)
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _feed_state(row: dict[str, Any], articles: int) -> FeedState:
+    return FeedState(
+        name=row["name"], url=row["url"], fetch_url=row["fetch_url"] or row["url"],
+        etag=row["etag"], last_modified=row["last_modified"], last_status=row["last_status"],
+        last_error=row["last_error"], last_fetch=from_iso(row["last_fetch"]),
+        last_success=from_iso(row["last_success"]), failures=row["failures"] or 0,
+        next_due=from_iso(row["next_due"]), retry_after_until=from_iso(row["retry_after_until"]),
+        disabled=bool(row["disabled"]), disabled_reason=row["disabled_reason"],
+        articles=articles)
+
+
+def _article_row(article: Article, result: Classification, fetched: datetime) -> list[Any]:
+    return [article.feed, article.guid, article.url or None, article.title, article.summary,
+            iso(article.published), iso(fetched), result.language, int(result.relevant),
+            result.score, json.dumps(list(result.topics)),
+            json.dumps({k: list(v) for k, v in result.matches.items()}, ensure_ascii=False),
+            json.dumps(list(result.orgs)), json.dumps(list(result.regulators)),
+            json.dumps(list(result.laws)),
+            result.effective_date.isoformat() if result.effective_date else None]
+
+
+def _stored(row: dict[str, Any]) -> StoredArticle:
+    published = from_iso(row["published"])
+    fetched = from_iso(row["fetched"])
+    assert published is not None and fetched is not None
+    article = Article(feed=row["feed"], guid=row["guid"], url=row["url"] or "",
+                      title=row["title"], summary=row["summary"] or "", published=published,
+                      language=row["language"])
+    matches = {k: tuple(v) for k, v in json.loads(row["matches"] or "{}").items()}
+    result = Classification(
+        language=row["language"] or "other", relevant=bool(row["relevant"]),
+        score=row["score"] or 0.0, topics=tuple(json.loads(row["topics"] or "[]")),
+        matches=matches, orgs=tuple(json.loads(row["orgs"] or "[]")),
+        regulators=tuple(json.loads(row["regulators"] or "[]")),
+        laws=tuple(json.loads(row["laws"] or "[]")),
+        effective_date=date.fromisoformat(row["effective_date"]) if row["effective_date"]
+        else None)
+    return StoredArticle(id=row["id"], article=article, classification=result, fetched=fetched)
+
+
+def _outbox(row: dict[str, Any]) -> OutboxMessage:
+    return OutboxMessage(id=row["id"], channel=row["channel"], chat=row["chat"],
+                         text=row["text"], kind=row["kind"],
+                         article_ids=tuple(json.loads(row["article_ids"] or "[]")),
+                         attempts=row["attempts"] or 0, not_before=from_iso(row["not_before"]))
+
