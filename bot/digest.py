@@ -62,7 +62,15 @@ def visible_length(text: str) -> int:
     return len(plain.encode("utf-16-le")) // 2
 
 
-XX
+def escape(text: str) -> str:
+    """Text content: <, > and & escaped (quotes need no escaping outside attributes)."""
+    return html.escape(text, quote=False)
+
+
+def link(url: str, text: str) -> str:
+    """A linked text; only http(s) URLs become links (shared/telegram.md)."""
+    if url.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(url, quote=True)}">{escape(text)}</a>'
     return escape(text)
 
 
