@@ -94,7 +94,8 @@ def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics:
             surfaces = tuple(f"{' + '.join(c)}" for c in combos
                              if all(("signal", s) in found for s in c))
         out[topic_id] = surfaces
-    pro, con = [], []
+    pro: list[str] = []
+    con: list[str] = []
     for (kind, name), terms in found.items():
         if kind != "signal":
             continue

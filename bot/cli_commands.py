@@ -16,7 +16,8 @@ from bot.cli import dump_json, install_signal_handlers, load, make_notifier, ope
 from bot.config import Config
 from bot.errors import BotError, ConfigError
 from bot.notify import ConsoleNotifier, Notifier
-from bot.pipeline import compose, deliver, poll_round, queue_digest, utcnow
+from bot.outbox import deliver
+from bot.pipeline import compose, poll_round, queue_digest, utcnow
 from bot.store import Store
 
 log = logging.getLogger("bot")

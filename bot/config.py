@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -25,8 +25,8 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAda
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.dataclasses import dataclass as schema
 
-from bot.taxonomy import Taxonomy, TopicOverride, load_taxonomy
 from bot.errors import ConfigError
+from bot.taxonomy import Taxonomy, TopicOverride, load_taxonomy
 
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_DB = "data/bot.db"
@@ -164,14 +164,14 @@ _STRICT = ConfigDict(extra="forbid")
 class FetchSettings:
     """How feeds are fetched (fetching.md)."""
 
-    concurrency: int = Field(20, ge=1, le=500)
-    per_origin: int = Field(2, ge=1, le=16)
+    concurrency: Annotated[int, Field(ge=1, le=500)] = 20
+    per_origin: Annotated[int, Field(ge=1, le=16)] = 2
     connect_timeout: Duration = timedelta(seconds=10)
     timeout: Duration = timedelta(seconds=30)
-    max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    max_redirects: int = Field(5, ge=0, le=20)
+    max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     user_agent: str | None = None
-    jitter: float = Field(0.1, ge=0, le=0.5)  # share of the interval added at random
+    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1  # share of the interval, at random
 
 
 @schema(config=_STRICT, frozen=True)
@@ -195,7 +195,7 @@ class AlertConfig:
 class ChannelConfig:
     name: Annotated[str, Field(min_length=1)]
     chat: Chat
-    languages: tuple[Language, ...] = LANGUAGES
+    languages: tuple[Language, ...] = ("nl", "en")
     topics: tuple[str, ...] = ()        # empty = every topic
     digest: Schedule = parse_schedule("daily 08:00")
     timezone: Timezone | None = None    # None = the config's timezone
@@ -220,7 +220,7 @@ class _Root:
     db: str | None = None
     timezone: Timezone = DEFAULT_TIMEZONE
     admins: tuple[int, ...] = ()
-    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    fetch: FetchSettings = Field(default_factory=lambda: FetchSettings())
 
 
 @dataclass(frozen=True)
@@ -286,11 +286,14 @@ def _check_cross_references(root: _Root, taxonomy: Taxonomy, name: str,
     def fail(loc: tuple[Any, ...], message: str) -> None:
         raise ConfigError(message, file=name, line=_line_for(lines, loc), key=_key_name(loc))
 
-    for kind, items in (("feeds", root.feeds), ("channels", root.channels)):
+    named: list[tuple[str, Sequence[FeedConfig | ChannelConfig]]] = [
+        ("feeds", root.feeds), ("channels", root.channels)]
+    for kind, items in named:
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             if item.name in seen:
-                fail((kind, i, "name"), f"duplicate name {item.name!r} (also {kind}[{seen[item.name]}])")
+                fail((kind, i, "name"),
+                     f"duplicate name {item.name!r} (also {kind}[{seen[item.name]}])")
             seen[item.name] = i
     urls: dict[str, int] = {}
     for i, feed in enumerate(root.feeds):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from dateutil import parser as dateutil_parser
 
@@ -69,19 +70,24 @@ def _resolve(m: re.Match[str], published: date | None) -> date | None:
     return found
 
 
-class _DutchDates(dateutil_parser.parserinfo):
-    """dateutil reads 'ma, 03 jun 2025 10:00:00 +0200' with Dutch day and month names."""
+_WEEKDAYS: list[Any] = [
+    ("ma", "maandag", "Mon", "Monday"), ("di", "dinsdag", "Tue", "Tuesday"),
+    ("wo", "woensdag", "Wed", "Wednesday"), ("do", "donderdag", "Thu", "Thursday"),
+    ("vr", "vrijdag", "Fri", "Friday"), ("za", "zaterdag", "Sat", "Saturday"),
+    ("zo", "zondag", "Sun", "Sunday")]
+_MONTH_NAMES: list[Any] = [
+    ("jan", "januari", "January"), ("feb", "februari", "February"),
+    ("mrt", "maart", "Mar", "March"), ("apr", "april", "April"), ("mei", "May"),
+    ("jun", "juni", "June"), ("jul", "juli", "July"), ("aug", "augustus", "August"),
+    ("sep", "sept", "september", "September"), ("okt", "oktober", "Oct", "October"),
+    ("nov", "november", "November"), ("dec", "december", "December")]
 
-    WEEKDAYS = [("ma", "maandag", "Mon", "Monday"), ("di", "dinsdag", "Tue", "Tuesday"),
-                ("wo", "woensdag", "Wed", "Wednesday"), ("do", "donderdag", "Thu", "Thursday"),
-                ("vr", "vrijdag", "Fri", "Friday"), ("za", "zaterdag", "Sat", "Saturday"),
-                ("zo", "zondag", "Sun", "Sunday")]
-    MONTHS = [("jan", "januari", "January"), ("feb", "februari", "February"),
-              ("mrt", "maart", "Mar", "March"), ("apr", "april", "April"), ("mei", "May"),
-              ("jun", "juni", "June"), ("jul", "juli", "July"), ("aug", "augustus", "August"),
-              ("sep", "sept", "september", "September"),
-              ("okt", "oktober", "Oct", "October"), ("nov", "november", "November"),
-              ("dec", "december", "December")]
+
+class _DutchDates(dateutil_parser.parserinfo):
+    """dateutil reads 'ma, 02 jun 2025 10:00:00 +0200' with Dutch day and month names."""
+
+    WEEKDAYS = _WEEKDAYS
+    MONTHS = _MONTH_NAMES
 
 
 _DUTCH = _DutchDates(dayfirst=True)

@@ -20,7 +20,8 @@ from typing import Any, TextIO
 from bot.config import load_config
 from bot.errors import BotError
 from bot.notify import ConsoleNotifier
-from bot.pipeline import deliver, poll_round, queue_digest, utcnow
+from bot.outbox import deliver
+from bot.pipeline import poll_round, queue_digest, utcnow
 from bot.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

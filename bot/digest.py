@@ -164,13 +164,13 @@ def _pack(title: str, count: str, blocks: list[tuple[str, str, tuple[int, ...]]]
         pages.append((body, ids))
     total = len(pages)
     messages = []
-    for n, (lines, article_ids) in enumerate(pages, 1):
+    for n, (lines, page_ids) in enumerate(pages, 1):
         numbered = f"{title} ({n}/{total})" if total > 1 else title
         head = [f"<b>{numbered}</b>"] + ([f"<i>{escape(count)}</i>"] if n == 1 else [])
         text = "\n".join(head + lines)
         if visible_length(text) > limit:  # one story longer than a message: cut its text
             text = _hard_cut(text, limit)
-        messages.append(Message(text=text, article_ids=tuple(article_ids)))
+        messages.append(Message(text=text, article_ids=tuple(page_ids)))
     return messages
 
 

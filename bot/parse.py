@@ -169,7 +169,7 @@ def find_feed_link(body: bytes, base: str) -> str | None:
     """The feed an HTML page announces with <link rel="alternate" type="application/rss+xml">."""
     try:
         tree = LexborHTMLParser(body.decode("utf-8", "replace"))
-    except Exception:  # noqa: BLE001 - any page we cannot read simply names no feed
+    except Exception:
         return None
     for node in tree.css("link[rel~=alternate]"):
         kind = (node.attributes.get("type") or "").lower()

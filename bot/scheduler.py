@@ -11,6 +11,7 @@ stalls and Telegram commands stay responsive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,7 +22,8 @@ import schedule
 from bot.config import ChannelConfig, Config
 from bot.errors import FatalNotifyError
 from bot.notify import Notifier
-from bot.pipeline import Clock, deliver, poll_round, queue_digest, utcnow
+from bot.outbox import deliver
+from bot.pipeline import Clock, poll_round, queue_digest, utcnow
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,12 @@ class Service:
         for channel in self.config.channels:
             if channel.enabled:
                 add_digest_jobs(self.scheduler, channel, self.config.channel_timezone(channel),
-                                lambda c=channel: self.spawn(f"digest:{c.name}",
-                                                             lambda: self.digest(c)))
+                                self._digest_job(channel))
+
+    def _digest_job(self, channel: ChannelConfig) -> Callable[[], None]:
+        def job() -> None:
+            self.spawn(f"digest:{channel.name}", lambda: self.digest(channel))
+        return job
 
     def spawn(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         running = self._running.get(name)
@@ -112,10 +118,8 @@ class Service:
         self.spawn("deliver", self.deliver)  # what a previous run left in the outbox
         while not stop.is_set() and self._fatal is None:
             self.scheduler.run_pending()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
         for task in self._running.values():
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)

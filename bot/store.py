@@ -33,38 +33,38 @@ def from_iso(text: str | None) -> datetime | None:
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
-    db["feeds"].create({
+    db.table("feeds").create({
         "name": str, "url": str, "fetch_url": str, "etag": str, "last_modified": str,
         "last_status": str, "last_error": str, "last_fetch": str, "last_success": str,
         "failures": int, "next_due": str, "retry_after_until": str, "disabled": int,
         "disabled_reason": str, "in_config": int,
     }, pk="name", defaults={"failures": 0, "disabled": 0, "in_config": 1},
         not_null={"url", "fetch_url"})
-    db["articles"].create({
+    db.table("articles").create({
         "id": int, "feed": str, "guid": str, "url": str, "title": str, "summary": str,
         "published": str, "fetched": str, "language": str, "relevant": int, "score": float,
         "topics": str, "matches": str, "orgs": str, "regulators": str, "laws": str,
         "effective_date": str,
     }, pk="id", not_null={"feed", "guid", "title", "published", "fetched"})
-    db["articles"].create_index(["feed", "guid"], unique=True)
-    db["articles"].create_index(["url"])
-    db["articles"].create_index(["relevant", "published"])
-    db["articles"].enable_fts(["title", "summary"], create_triggers=True,
+    db.table("articles").create_index(["feed", "guid"], unique=True)
+    db.table("articles").create_index(["url"])
+    db.table("articles").create_index(["relevant", "published"])
+    db.table("articles").enable_fts(["title", "summary"], create_triggers=True,
                               tokenize="unicode61 remove_diacritics 2")
-    db["tags"].create({"article_id": int, "topic": str}, pk=("article_id", "topic"),
+    db.table("tags").create({"article_id": int, "topic": str}, pk=("article_id", "topic"),
                       foreign_keys=[("article_id", "articles", "id")])
-    db["tags"].create_index(["topic"])
-    db["outbox"].create({
+    db.table("tags").create_index(["topic"])
+    db.table("outbox").create({
         "id": int, "channel": str, "chat": str, "kind": str, "text": str, "article_ids": str,
         "created": str, "status": str, "attempts": int, "not_before": str, "message_id": int,
         "sent_at": str, "error": str,
     }, pk="id", defaults={"status": "pending", "attempts": 0})
-    db["outbox"].create_index(["status", "channel", "id"])
-    db["deliveries"].create({
+    db.table("outbox").create_index(["status", "channel", "id"])
+    db.table("deliveries").create({
         "article_id": int, "channel": str, "outbox_id": int, "message_id": int,
         "delivered_at": str,
     }, pk=("article_id", "channel"), foreign_keys=[("article_id", "articles", "id")])
-    db["channels"].create({
+    db.table("channels").create({
         "name": str, "chat": str, "blocked": int, "blocked_reason": str, "last_digest": str,
     }, pk="name", defaults={"blocked": 0})
 
@@ -131,20 +131,20 @@ class Store:
                 names.add(name)
                 row = self._feed_row(name)
                 if row is None:
-                    self.db["feeds"].insert({"name": name, "url": url, "fetch_url": url})
+                    self.db.table("feeds").insert({"name": name, "url": url, "fetch_url": url})
                 elif row["url"] != url:  # the user changed the URL: start afresh
-                    self.db["feeds"].update(name, {
+                    self.db.table("feeds").update(name, {
                         "url": url, "fetch_url": url, "etag": None, "last_modified": None,
                         "failures": 0, "disabled": 0, "disabled_reason": None,
                         "retry_after_until": None, "next_due": None, "in_config": 1})
                 elif not row["in_config"]:
-                    self.db["feeds"].update(name, {"in_config": 1})
-            for row in self.db["feeds"].rows_where("in_config = 1"):
+                    self.db.table("feeds").update(name, {"in_config": 1})
+            for row in self.db.table("feeds").rows_where("in_config = 1"):
                 if row["name"] not in names:
-                    self.db["feeds"].update(row["name"], {"in_config": 0})
+                    self.db.table("feeds").update(row["name"], {"in_config": 0})
 
     def _feed_row(self, name: str) -> dict[str, Any] | None:
-        rows = list(self.db["feeds"].rows_where("name = ?", [name]))
+        rows = list(self.db.table("feeds").rows_where("name = ?", [name]))
         return rows[0] if rows else None
 
     def feed_states(self, *, configured_only: bool = True) -> list[FeedState]:
@@ -153,7 +153,7 @@ class Store:
             counts = dict(self.db.execute(
                 "SELECT feed, count(*) FROM articles GROUP BY feed").fetchall())
             return [_feed_state(row, counts.get(row["name"], 0))
-                    for row in self.db["feeds"].rows_where(where, order_by="name")]
+                    for row in self.db.table("feeds").rows_where(where, order_by="name")]
         return self._read(read)
 
     def feed_state(self, name: str) -> FeedState | None:
@@ -168,7 +168,7 @@ class Store:
 
     def save_feed_state(self, state: FeedState) -> None:
         with self.transaction():
-            self.db["feeds"].update(state.name, {
+            self.db.table("feeds").update(state.name, {
                 "fetch_url": state.fetch_url, "etag": state.etag,
                 "last_modified": state.last_modified, "last_status": state.last_status,
                 "last_error": state.last_error, "last_fetch": iso(state.last_fetch),
@@ -198,7 +198,7 @@ class Store:
             return []
         with self.transaction():
             urls = [a.url for a, _ in items if a.url]
-            seen_urls = set()
+            seen_urls: set[str] = set()
             for chunk in _chunks(urls, 500):
                 marks = ",".join("?" * len(chunk))
                 seen_urls.update(r[0] for r in self.db.execute(
@@ -252,7 +252,7 @@ class Store:
         return self._read(lambda: [_stored(r) for r in self.db.query(sql, params)])
 
     def article_count(self) -> int:
-        return self._read(lambda: self.db["articles"].count)
+        return self._read(lambda: self.db.table("articles").count)
 
     # ------------------------------------------------------------------ outbox
 
@@ -311,20 +311,20 @@ class Store:
     def channel_chat(self, channel: str, configured: str | int) -> str:
         """The chat to send to: a migrated group's new id wins over the configured one."""
         def read() -> str:
-            rows = list(self.db["channels"].rows_where("name = ?", [channel]))
+            rows = list(self.db.table("channels").rows_where("name = ?", [channel]))
             return rows[0]["chat"] if rows and rows[0]["chat"] else str(configured)
         return self._read(read)
 
     def set_channel(self, channel: str, **values: Any) -> None:
         with self.transaction():
-            self.db["channels"].upsert({"name": channel, **values}, pk="name")
+            self.db.table("channels").upsert({"name": channel, **values}, pk="name")
             if "chat" in values:
                 self.db.execute("UPDATE outbox SET chat = ? WHERE channel = ? AND"
                                 " status = 'pending'", [str(values["chat"]), channel])
 
     def channel_info(self, channel: str) -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            rows = list(self.db["channels"].rows_where("name = ?", [channel]))
+            rows = list(self.db.table("channels").rows_where("name = ?", [channel]))
             return dict(rows[0]) if rows else {}
         return self._read(read)
 
