@@ -11,6 +11,8 @@ which line that place is.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -395,12 +397,22 @@ def _key_name(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _known_keys() -> list[str]:
+    kinds = (_Root, FeedConfig, ChannelConfig, FetchSettings, AlertConfig)
+    return sorted({f.name for kind in kinds for f in dataclasses.fields(kind)})
+
+
 def _pydantic_message(err: Mapping[str, Any]) -> str:
     kind, msg = err.get("type", ""), str(err.get("msg", "invalid value"))
     if kind == "missing":
         return "is required"
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see the README's configuration reference)"
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        loc = err.get("loc", ())
+        key = str(loc[-1]) if loc else ""
+        close = difflib.get_close_matches(key, _known_keys(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else \
+            " (see the README's configuration reference)"
+        return f"unknown key{hint}"
     msg = msg.removeprefix("Value error, ")
     if kind == "literal_error" and "nl" in msg:
         return f"{msg}; got {err.get('input')!r}"
