@@ -36,9 +36,10 @@ def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
         for use in uses[hit.term]:
             terms = found[(use.kind, use.name)]
             value = use.weight * factor
-            if hit.term not in terms or terms[hit.term][0] < value:
+            if hit.term not in terms or abs(terms[hit.term][0]) < abs(value):
                 terms[hit.term] = (value, hit.surface)
-    signals = {name: max(v for v, _ in terms.values())
+    # each cue counts once, with its strongest hit (the title's, for cues against too)
+    signals = {name: max((v for v, _ in terms.values()), key=abs)
                for (kind, name), terms in found.items() if kind == "signal"}
     topics = _topics(taxonomy, found, signals)
     bonus_topics = [t for t in topics if not taxonomy.topics[t].structural]

@@ -4,7 +4,8 @@ Terms are written for people, in YAML (see topics.yaml):
 
     privacybeleid           the word and its inflections (Snowball stem of the term's language)
     vingerafdruk*           any word that starts so: vingerafdrukscanner, vingerafdrukken
-    *herkenning             any word that ends so, inflected: gezichtsherkenning(en)
+    *herkenning             any word that ends so; a compound also inflected:
+                            gezichtsherkenning(en), but '*wet' not in 'weten'
     *biometri*              any word that contains it
     =wet                    exactly this word, no inflection ('weten' stems to 'wet' too)
     GDPR, X, AP             a term with capitals matches only with those capitals (plural s ok)
@@ -29,6 +30,7 @@ import Stemmer
 WORD_RE = re.compile(r"[^\W_]+")
 GAP = 6  # words allowed between the parts of "a ... b"
 _CACHE_LIMIT = 200_000
+_ENDINGS = ("en", "es", "s", "e", "n")  # Dutch and English plural and adjective endings
 
 
 def fold(text: str) -> str:
@@ -143,9 +145,7 @@ class Matcher:
                     stem = self._stemmers[lang].stemWord(rule.text)
                     self._stem[lang].setdefault(stem, []).append(rid)
             elif rule.kind == "suffix":
-                for lang in ("nl", "en") if rule.lang == "all" else (rule.lang,):
-                    stem = self._stemmers[lang].stemWord(rule.text)
-                    self._suffix.setdefault(stem, []).append(rid)
+                self._suffix.setdefault(rule.text, []).append(rid)
             elif rule.kind == "infix":
                 self._infix.append((rule.text, rid))
             else:
@@ -180,16 +180,26 @@ class Matcher:
                 break
             ids += self._cprefix.get(word[:n], ())
         if self._suffix_lengths:
-            forms = {stems["nl"], stems["en"], lower}
-            for n in self._suffix_lengths:
-                ids += [rid for form in forms if n <= len(form)
-                        for rid in self._suffix.get(form[-n:], ())]
+            ids += self._suffix_rules(lower)
         ids += [rid for text, rid in self._infix if text in lower]
         result = tuple(sorted(set(ids)))
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         self._cache[token] = result
         return result
+
+    def _suffix_rules(self, lower: str) -> list[int]:
+        """'*wet' matches 'telecommunicatiewet' and 'wet'; an inflection may follow only a
+        compound ('gezichtsherkenningen'), so 'weten' is not 'wet' + 'en'. Literal, not
+        stemmed: the Dutch stem of 'gegevens' is 'geven'."""
+        forms = [(lower, 0)] + [(lower[:-len(e)], len(e)) for e in _ENDINGS
+                                if lower.endswith(e) and len(lower) > len(e) + 2]
+        ids: list[int] = []
+        for n in self._suffix_lengths:
+            for form, stripped in forms:
+                if n < len(form) or (n == len(form) and not stripped):
+                    ids += self._suffix.get(form[-n:], ())
+        return ids
 
     def find(self, text: str, field: str) -> list[Hit]:
         """Every term occurrence in `text`; overlapping terms all count."""

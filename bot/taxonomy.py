@@ -189,7 +189,10 @@ def _compile(spec: TaxonomySpec, topics: Mapping[str, TopicSpec],
              group: str) -> tuple[Matcher, list[list[Use]]]:
     """One matcher for a language group; a term used by several topics is compiled once."""
     langs = {"nl", "en", "all"} if group == "nl" else {"en", "all"}
-    index: dict[tuple[str, str], int] = {}
+    # a term listed for several languages is one term (matched with each one's stemmer):
+    # otherwise it would count twice on a Dutch text
+    index: dict[str, int] = {}
+    term_langs: list[set[str]] = []
     uses: list[list[Use]] = []
 
     def add(terms: Terms, use: Use, where: str) -> None:
@@ -200,12 +203,13 @@ def _compile(spec: TaxonomySpec, topics: Mapping[str, TopicSpec],
                 parse_term(term, lang)
             except TermError as exc:
                 raise ConfigError(str(exc), key=where) from None
-            key = (term, "all" if lang == "all" else lang)
-            if key not in index:
-                index[key] = len(uses)
+            if term not in index:
+                index[term] = len(uses)
                 uses.append([])
-            if use not in uses[index[key]]:
-                uses[index[key]].append(use)
+                term_langs.append(set())
+            term_langs[index[term]].add(lang)
+            if use not in uses[index[term]]:
+                uses[index[term]].append(use)
 
     for topic_id, topic in topics.items():
         add(topic.terms, Use("topic", topic_id, 1.0), topic_id)
@@ -219,4 +223,6 @@ def _compile(spec: TaxonomySpec, topics: Mapping[str, TopicSpec],
             for signal_name in feeds:
                 add(aliases, Use("signal", signal_name, spec.signals[signal_name].weight),
                     f"{kind}.{canonical}")
-    return Matcher(list(index)), uses
+    terms = [(term, next(iter(ls)) if len(ls) == 1 else "all")
+             for term, ls in zip(index, term_langs, strict=True)]
+    return Matcher(terms), uses

@@ -8,7 +8,7 @@ import pytest
 
 from bot.classify import classify
 from bot.language import detect
-from bot.taxonomy import load_taxonomy
+from bot.taxonomy import Labels, Terms, TopicOverride, load_taxonomy
 
 TAXONOMY = load_taxonomy()
 
@@ -141,3 +141,21 @@ def test_non_relevant_article_may_still_carry_topics():
 def test_classification_is_deterministic():
     first = run(MOTIVATING_TITLE, MOTIVATING_SUMMARY)
     assert all(run(MOTIVATING_TITLE, MOTIVATING_SUMMARY) == first for _ in range(5))
+
+
+def test_a_term_listed_for_both_languages_counts_once():
+    # a weak term (0.5) listed under nl and en must not reach a topic's threshold of 1 alone
+    taxonomy = load_taxonomy({"meters": TopicOverride(
+        label=Labels(nl="Slimme meters", en="Smart meters"),
+        weak=Terms(nl=("slimme meter",), en=("slimme meter",)))})
+    result = classify("Netbeheerder", "Hij leest de slimme meter uit.", taxonomy=taxonomy,
+                      language="nl")
+    assert "meters" not in result.topics
+
+
+def test_a_cue_against_counts_with_its_strongest_hit():
+    # 'review' in the title (-3 x title weight) must not be hidden by one in the summary
+    title_only = run("Review: nieuwe privacyvoorwaarden van WhatsApp", "", language="nl")
+    both = run("Review: nieuwe privacyvoorwaarden van WhatsApp", "In deze review...",
+               language="nl")
+    assert both.score == title_only.score

@@ -55,3 +55,10 @@ def test_overlapping_terms_all_count():
 def test_bad_terms_are_refused(term):
     with pytest.raises(TermError):
         parse_term(term, "nl")
+
+
+def test_suffix_terms_are_literal_and_inflect_only_after_a_compound():
+    assert find(["*wet"], "De Telecommunicatiewet en de wet") == ["*wet", "*wet"]
+    assert find(["*wet"], "We weten het niet") == []          # weten is not wet + en
+    assert find(["*herkenning"], "Twee gezichtsherkenningen") == ["*herkenning"]
+    assert find(["*gegevens"], "Zij geven niets") == []         # the stem of gegevens is geven
