@@ -23,9 +23,11 @@ from langdetect.lang_detect_exception import LangDetectException
 from langdetect.utils.ngram import NGram
 
 TARGETS = ("nl", "en")
-# Dutch is confused with Afrikaans, German, Frisian-like Danish/Norwegian; English with French
-# and Spanish loanword-heavy text. Wrong answers among these fall back to "other".
-PROFILES = ("nl", "en", "de", "af", "fr", "da", "es")
+# Dutch and English texts are confused with German, Danish, French and Spanish; with these
+# profiles present such texts come out as "other" rather than as Dutch or English. Afrikaans is
+# left out on purpose: it is so close to Dutch that it took Dutch texts (accuracy on 4,360
+# Dutch and English texts: 0.9952 with it, 0.9998 without), and no feed here is Afrikaans.
+PROFILES = ("nl", "en", "de", "fr", "da", "es")
 _SEED = 0
 _TRIALS = 1
 _MAX_CHARS = 1000

@@ -126,8 +126,10 @@ class Matcher:
             ids = tuple(rule_ids.setdefault(r, len(rule_ids)) for r in rules)
             self.terms.append((ids, gaps))
         self._by_first: dict[int, list[int]] = {}
+        self._rest: list[frozenset[int]] = []  # the other words' rules of each term
         for t, (ids, _) in enumerate(self.terms):
             self._by_first.setdefault(ids[0], []).append(t)
+            self._rest.append(frozenset(ids[1:]))
         self._index(rule_ids)
         self._cache: dict[str, tuple[int, ...]] = {}
 
@@ -205,10 +207,13 @@ class Matcher:
         """Every term occurrence in `text`; overlapping terms all count."""
         tokens = [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
         per_token = [self.rules_for(tok) for tok, _, _ in tokens]
+        present = {rid for rules in per_token for rid in rules}
         hits: list[Hit] = []
         for i, rules in enumerate(per_token):
             for rid in rules:
                 for t in self._by_first.get(rid, ()):
+                    if not self._rest[t] <= present:
+                        continue  # a later word of the phrase is nowhere in the text
                     end = self._match_rest(t, i, per_token)
                     if end is not None:
                         surface = text[tokens[i][1]:tokens[end][2]]
