@@ -102,6 +102,9 @@ def _factory() -> DetectorFactory:
     root = resources.files("langdetect").joinpath("profiles")
     factory.load_json_profile([root.joinpath(lang).read_text(encoding="utf-8")
                                for lang in PROFILES])
+    # langdetect only reads these probability lists; as tuples of floats the garbage collector
+    # stops tracking them, instead of rescanning thousands of lists on every full collection
+    factory.word_lang_prob_map = {k: tuple(v) for k, v in factory.word_lang_prob_map.items()}
     return factory
 
 

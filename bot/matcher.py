@@ -205,10 +205,10 @@ class Matcher:
 
     def find(self, text: str, field: str) -> list[Hit]:
         """Every term occurrence in `text`; overlapping terms all count."""
-        tokens = [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
-        per_token = [self.rules_for(tok) for tok, _, _ in tokens]
+        words = WORD_RE.findall(text)
+        per_token = [self.rules_for(word) for word in words]
         present = {rid for rules in per_token for rid in rules}
-        hits: list[Hit] = []
+        found: list[tuple[int, int, int]] = []
         for i, rules in enumerate(per_token):
             for rid in rules:
                 for t in self._by_first.get(rid, ()):
@@ -216,9 +216,12 @@ class Matcher:
                         continue  # a later word of the phrase is nowhere in the text
                     end = self._match_rest(t, i, per_token)
                     if end is not None:
-                        surface = text[tokens[i][1]:tokens[end][2]]
-                        hits.append(Hit(t, field, " ".join(surface.split()), i))
-        return hits
+                        found.append((t, i, end))
+        if not found:
+            return []
+        spans = [m.span() for m in WORD_RE.finditer(text)]  # only for texts with hits
+        return [Hit(t, field, " ".join(text[spans[i][0]:spans[end][1]].split()), i)
+                for t, i, end in found]
 
     def _match_rest(self, t: int, i: int, per_token: list[tuple[int, ...]]) -> int | None:
         ids, gaps = self.terms[t]
