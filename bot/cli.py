@@ -9,6 +9,7 @@
     eval FILE...            precision / recall of the classifier on labeled JSON lines
     preview --html FILE     the digest that would be sent, as an HTML page
     run                     the long-running service
+    health [--max-age 10m]  exit 0 when `run` completed a polling round recently
     demo                    the whole pipeline once, offline, on the shipped sample feeds
 
 Every command takes --config (env BOT_CONFIG, default ./feeds.yaml) and --db (env BOT_DB,
@@ -47,10 +48,26 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stderr is when a record comes, not when the handler was made
+    (a test harness or daemon may have replaced it since)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        return None
+
+
 def setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 \
         else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
                                             "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
@@ -90,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
     p.add_argument("--channel", help="only this channel")
     sub.add_parser("run", parents=[common], help="the long-running service")
+    p = sub.add_parser("health", parents=[common],
+                       help="exit 0 when `run` polled recently (for a HEALTHCHECK)")
+    p.add_argument("--max-age", default="10m", metavar="DURATION",
+                   help="how old the last polling round may be (default 10m)")
     sub.add_parser("demo", parents=[common], help="the pipeline once, offline, on sample feeds")
     return parser
 
@@ -112,7 +133,9 @@ def make_notifier(env: dict[str, str], stream: TextIO) -> Notifier:
     token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
         return ConsoleNotifier(stream)
-    return TelegramNotifier(token, api_url=env.get("TELEGRAM_API_URL") or None)
+    from bot.ratelimit import RateLimits
+    return TelegramNotifier(token, api_url=env.get("TELEGRAM_API_URL") or None,
+                            limits=RateLimits.from_env(env))
 
 
 def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None,
@@ -121,7 +144,7 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     stdout = stdout or sys.stdout
     args = build_parser().parse_args(argv)
     verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
-    if args.command in ("classify", "check", "eval", "status", "preview") and \
+    if args.command in ("classify", "check", "eval", "status", "preview", "health") and \
             not getattr(args, "verbose", 0):
         verbosity = -1  # output commands: only warnings on stderr
     setup_logging(verbosity)

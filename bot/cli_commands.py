@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,10 +14,11 @@ from bot import language
 from bot.classify import classify
 from bot.cli import dump_json, install_signal_handlers, load, make_notifier, open_store
 from bot.config import Config
+from bot.delivery import queue_all_alerts
 from bot.errors import BotError, ConfigError
 from bot.notify import ConsoleNotifier, Notifier
 from bot.outbox import deliver
-from bot.pipeline import compose, poll_round, queue_digest, utcnow
+from bot.pipeline import poll_round, queue_digest, utcnow
 from bot.store import Store
 
 log = logging.getLogger("bot")
@@ -36,10 +37,12 @@ def dispatch(args: argparse.Namespace, *, env: dict[str, str], stdin: TextIO,
     config, db = load(args, env)
     if command == "check":
         return cmd_check(config, stdout)
+    if command == "health":
+        return cmd_health(db, max_age=args.max_age, stdout=stdout)
     store = open_store(db)
     try:
         if command == "poll":
-            return asyncio.run(cmd_poll(config, store, stdout))
+            return asyncio.run(cmd_poll(config, store, stdout, env=env))
         if command == "digest":
             return asyncio.run(cmd_digest(config, store, env=env, stdout=stdout,
                                           channel=args.channel, dry_run=args.dry_run))
@@ -71,7 +74,8 @@ def cmd_check(config: Config, stdout: TextIO) -> int:
     return 0
 
 
-async def cmd_poll(config: Config, store: Store, stdout: TextIO) -> int:
+async def cmd_poll(config: Config, store: Store, stdout: TextIO,
+                   env: dict[str, str] | None = None) -> int:
     report = await poll_round(config, store, manual=True)
     for outcome in report.outcomes:
         mark = "✗" if outcome.error else "✓"
@@ -80,6 +84,10 @@ async def cmd_poll(config: Config, store: Store, stdout: TextIO) -> int:
     for feed, why in report.skipped:
         stdout.write(f"- {feed}: skipped: {why}\n")
     stdout.write(report.summary() + "\n")
+    # issue 5: instant alerts go out right after the round that found them
+    if report.relevant and queue_all_alerts(config, store, now=utcnow()):
+        alerting = [c.name for c in config.channels if c.enabled and c.alerts]
+        return await _deliver_all(store, make_notifier(env or {}, stdout), alerting, stdout)
     return 0
 
 
@@ -95,11 +103,8 @@ async def cmd_digest(config: Config, store: Store, *, env: dict[str, str], stdou
         channels = [found]
     now = utcnow()
     if dry_run:
-        for ch in channels:
-            messages = compose(config, store, ch, now=now)
-            stdout.write(f"=== {ch.name} ({ch.chat}): {len(messages)} message(s), dry run ===\n")
-            for m in messages:
-                stdout.write(m.text + "\n\n")
+        from bot.preview import dry_run_text
+        stdout.write(dry_run_text(config, store, channels, now=now))
         return 0
     notifier = make_notifier(env, stdout)
     for ch in channels:
@@ -112,7 +117,7 @@ async def _deliver_all(store: Store, notifier: Notifier, channels: list[str],
                        stdout: TextIO) -> int:
     await notifier.start()
     try:
-        report = await deliver(store, notifier, channels=channels)
+        report = await deliver(store, notifier, channels=channels, probe_blocked=True)
     finally:
         await notifier.stop()
     if not isinstance(notifier, ConsoleNotifier) or report.failed:
@@ -121,25 +126,73 @@ async def _deliver_all(store: Store, notifier: Notifier, channels: list[str],
     for error in report.errors:
         stdout.write(f"error: {error}\n")
     for channel in report.blocked:
-        stdout.write(f"channel {channel} is blocked: the bot cannot post there\n")
+        stdout.write(f"channel {channel} is blocked: the bot cannot post there (its messages "
+                     "stay queued; see `status`)\n")
+    if report.busy:
+        stdout.write("another alertbot process is sending the outbox; it sends these too\n")
     return 1 if report.failed or report.blocked else 0
 
 
 async def cmd_run(config: Config, store: Store, *, env: dict[str, str], stdout: TextIO,
                   db: Path) -> int:
+    """One asyncio loop: the scheduler's ticks and, with a token, the bot commands'
+    Application polling Telegram; digests go out through the Application's Bot."""
     from bot.scheduler import Service
-    notifier = make_notifier(env, stdout)
-    await notifier.start()
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    service = Service(config, store, notifier, heartbeat=db.parent / "heartbeat")
-    log.info("alertbot running: %d feeds, %d channels%s", len(config.feeds),
-             len(config.channels), "" if not isinstance(notifier, ConsoleNotifier)
-             else " (no TELEGRAM_BOT_TOKEN: printing messages)")
-    try:
+    heartbeat = db.parent / HEARTBEAT
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        service = Service(config, store, ConsoleNotifier(stdout), heartbeat=heartbeat)
+        log.info("alertbot running: %d feeds, %d channels (no TELEGRAM_BOT_TOKEN: printing "
+                 "messages, no bot commands)", len(config.feeds), len(config.channels))
         await service.run(stop)
-    finally:
-        await notifier.stop()
+        return 0
+    from bot.application import build_application, polling
+    from bot.chats import admin_ids
+    from bot.commands import Deps, install_handlers
+    from bot.notify import TelegramNotifier
+    admins = admin_ids(config, env)
+    app = build_application(token, api_url=env.get("TELEGRAM_API_URL") or None)
+    notifier = TelegramNotifier(bot=app.bot)
+    service = Service(config, store, notifier, heartbeat=heartbeat)
+    install_handlers(app, Deps(config, store, admins, service.refresh_chat))
+    # getMe first: a wrong token stops here with a clear message; the Bot closes at the end
+    async with polling(app, admins=admins, on_fatal=service.fail):
+        log.info("alertbot running: %d feeds, %d channels, %d subscribed chats",
+                 len(config.feeds), len(config.channels),
+                 sum(c.subscribed for c in store.all_chat_settings()))
+        await service.run(stop)
+    return 0
+
+
+HEARTBEAT = "heartbeat"  # beside the database; `run` writes it after every polling round
+
+
+def cmd_health(db: Path, *, max_age: str, stdout: TextIO) -> int:
+    """Exit 0 when `run` completed a polling round within `max_age` (Docker HEALTHCHECK)."""
+    from bot.config import format_duration, parse_duration
+    try:
+        limit = parse_duration(max_age)
+    except ValueError as exc:
+        raise BotError(f"--max-age: {exc}") from None
+    path = db.parent / HEARTBEAT
+    try:
+        beat = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+    except FileNotFoundError:
+        stdout.write(f"unhealthy: no heartbeat yet ({path})\n")
+        return 1
+    except (OSError, ValueError) as exc:
+        stdout.write(f"unhealthy: unreadable heartbeat {path}: {exc}\n")
+        return 1
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    seconds = int((utcnow() - beat).total_seconds())
+    if seconds > limit.total_seconds():
+        stdout.write(f"unhealthy: last polling round {seconds}s ago "
+                     f"(limit {format_duration(limit)})\n")
+        return 1
+    stdout.write(f"ok: last polling round {max(0, seconds)}s ago\n")
     return 0
 
 

@@ -1,5 +1,18 @@
 """Render digests and alerts as Telegram HTML (pure: data in, message texts out).
 
+A digest, for a Dutch channel that reads both languages:
+
+    🇳🇱🇬🇧 🔔 Privacynieuws — 29 november 2026
+    24 berichten
+
+    🧬 Biometrie
+    • 🇳🇱 X past privacybeleid aan ... — Tweakers · X · gaat in op 1 januari 2027
+       ook: 🇬🇧 The Verge
+
+Stories (bot/cluster.py groups the articles) sit under one topic each; groups and stories are
+ordered by importance: the classifier's score, plus a little for each extra outlet. Headers,
+labels and dates are in the channel's language.
+
 Rules from shared/telegram.md: only Telegram's tags; every feed-derived string escaped with
 `html.escape`; only http(s) URLs in href; at most 4096 characters per message counted after
 entity parsing in UTF-16 code units; long digests split at story boundaries and numbered.
@@ -9,7 +22,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -18,6 +31,7 @@ from bot.models import StoredArticle
 from bot.taxonomy import Taxonomy
 
 MAX_CHARS = 4096
+MAX_ALSO = 6          # other outlets named on a story's "also" line
 FLAGS = {"nl": "🇳🇱", "en": "🇬🇧"}
 _MONTHS = {
     "nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
@@ -27,11 +41,13 @@ _MONTHS = {
 }
 LABELS = {
     "nl": {"title": "Privacynieuws", "stories": "{n} berichten", "story": "1 bericht",
-           "effective": "gaat in op {date}", "also": "ook", "other": "Overig",
+           "effective": "gaat in op {date}", "effective_past": "geldt sinds {date}",
+           "also": "ook", "more": "en {n} andere", "other": "Overig",
            "empty": "Geen nieuw privacynieuws sinds de vorige digest.",
            "alert": "Privacy-alert"},
     "en": {"title": "Privacy news", "stories": "{n} stories", "story": "1 story",
-           "effective": "takes effect {date}", "also": "also", "other": "Other",
+           "effective": "takes effect {date}", "effective_past": "in effect since {date}",
+           "also": "also", "more": "and {n} more", "other": "Other",
            "empty": "No new privacy news since the last digest.",
            "alert": "Privacy alert"},
 }
@@ -49,6 +65,18 @@ class Story:
     def article_ids(self) -> tuple[int, ...]:
         return (self.lead.id, *(a.id for a in self.others))
 
+    @property
+    def articles(self) -> tuple[StoredArticle, ...]:
+        return (self.lead, *self.others)
+
+    @property
+    def importance(self) -> float:
+        """The best score, plus half a point per other outlet (up to 3): a story many
+        outlets carry goes first."""
+        best = max(a.classification.score for a in self.articles)
+        outlets = {a.article.feed for a in self.articles}
+        return best + 0.5 * min(len(outlets) - 1, 3)
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -56,10 +84,31 @@ class Message:
     article_ids: tuple[int, ...]
 
 
+def make_stories(clusters: Sequence[Sequence[StoredArticle]], *, language: str) -> list[Story]:
+    """A story per cluster; its lead is in the channel's language where one is, else the
+    best scored; the others follow by publication time."""
+    stories = []
+    for members in clusters:
+        ranked = sorted(members, key=lambda a: (a.classification.language != language,
+                                                -a.classification.score,
+                                                a.article.published, a.id))
+        others = sorted(ranked[1:], key=lambda a: (a.article.published, a.id))
+        stories.append(Story(ranked[0], tuple(others)))
+    return stories
+
+
 def visible_length(text: str) -> int:
     """Length as Telegram counts it: tags removed, entities decoded, in UTF-16 code units."""
-    plain = html.unescape(_TAG.sub("", text))
-    return len(plain.encode("utf-16-le")) // 2
+    return _utf16(visible_text(text))
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def visible_text(text: str) -> str:
+    """What a chat shows of an HTML message: the text without tags, entities decoded."""
+    return html.unescape(_TAG.sub("", text))
 
 
 def escape(text: str) -> str:
@@ -75,60 +124,123 @@ def link(url: str, text: str) -> str:
 
 
 def format_date(day: date, language: str) -> str:
+    """'29 september' / '29 September' (no year)."""
     return f"{day.day} {_MONTHS['en' if language == 'en' else 'nl'][day.month - 1]}"
 
 
-def story_line(story: Story, *, language: str, feed_titles: dict[str, str] | None = None,
-               max_title: int = 300) -> str:
+def effective_phrase(day: date, language: str, today: date | None = None) -> str:
+    """'gaat in op 29 september' / 'takes effect 29 September'; the year when it is not this
+    year's; 'geldt sinds' / 'in effect since' for a date that has passed."""
+    labels = LABELS[language]
+    when = format_date(day, language)
+    if today is not None and day.year != today.year:
+        when += f" {day.year}"
+    key = "effective_past" if today is not None and day < today else "effective"
+    return labels[key].format(date=when)
+
+
+def _title(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def story_line(story: Story, *, language: str, feed_titles: Mapping[str, str] | None = None,
+               max_title: int = 300, today: date | None = None) -> str:
+    """'• 🇳🇱 <linked headline> — source · organisation · effective date', and a second line
+    with every other outlet linked ('ook: NOS, 🇬🇧 The Verge')."""
     labels = LABELS[language]
     article, result = story.lead.article, story.lead.classification
     titles = feed_titles or {}
-    title = article.title if len(article.title) <= max_title else \
-        article.title[:max_title].rsplit(" ", 1)[0] + "…"
-    parts = [f"{FLAGS.get(result.language, '🌐')} {link(article.url, title)}"]
+    headline = link(article.url, _title(article.title, max_title))
+    parts = [f"{FLAGS.get(result.language, '🌐')} {headline}"]
     meta = [escape(titles.get(article.feed, article.feed))]
-    if result.orgs:
-        meta.append(escape(", ".join(result.orgs[:3])))
-    if result.effective_date:
-        meta.append(escape(labels["effective"].format(
-            date=format_date(result.effective_date, language))))
+    names = list(dict.fromkeys((*result.orgs, *result.regulators)))
+    if names:
+        meta.append(escape(", ".join(names[:2])))
+    effective = result.effective_date or next(
+        (o.classification.effective_date for o in story.others
+         if o.classification.effective_date), None)
+    if effective:
+        meta.append(escape(effective_phrase(effective, language, today)))
     parts.append(" · ".join(meta))
     line = "• " + " — ".join(parts)
-    if story.others:
-        others = ", ".join(link(o.article.url, titles.get(o.article.feed, o.article.feed))
-                           for o in story.others)
-        line += f"\n   <i>{labels['also']}: {others}</i>"
+    others = _other_outlets(story, titles)
+    if others:
+        shown = [(f"{FLAGS[lang]} " if lang != result.language and lang in FLAGS else "")
+                 + link(url, name) for name, url, lang in others[:MAX_ALSO]]
+        if len(others) > MAX_ALSO:
+            shown.append(escape(labels["more"].format(n=len(others) - MAX_ALSO)))
+        line += f"\n   <i>{labels['also']}: {', '.join(shown)}</i>"
     return line
+
+
+def _other_outlets(story: Story,
+                   titles: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(outlet name, link, language) of each other outlet, once per outlet."""
+    seen = {story.lead.article.feed}
+    out = []
+    for other in story.others:
+        if other.article.feed in seen:
+            continue
+        seen.add(other.article.feed)
+        out.append((titles.get(other.article.feed, other.article.feed), other.article.url,
+                    other.classification.language))
+    return out
+
+
+def primary_topic(story: Story, wanted: Sequence[str], taxonomy: Taxonomy) -> str | None:
+    """The topic a story is listed under: one the channel follows, about the kind of data
+    rather than the kind of act where it has one; the one its headline names, else the one
+    with most matched terms, else the first in taxonomy order."""
+    topics = story.lead.classification.topics
+    candidates = [t for t in wanted if t in topics]
+    if not candidates:
+        return None
+    specific = [t for t in candidates if not taxonomy.topics[t].structural] or candidates
+    title = story.lead.article.title.lower()
+    matches = story.lead.classification.matches
+
+    def weight(topic: str) -> tuple[int, int]:
+        terms = matches.get(topic, ())
+        return (int(any(term.lower() in title for term in terms)), len(terms))
+
+    return max(specific, key=lambda t: (weight(t), -specific.index(t)))
 
 
 def group_by_topic(stories: Sequence[Story], taxonomy: Taxonomy,
                    channel_topics: Sequence[str] = ()) -> list[tuple[str | None, list[Story]]]:
-    """Each story under its first topic (in taxonomy order) that the channel follows;
-    groups ordered by their best story's score, stories by score then date."""
+    """Each story under one topic the channel follows (`primary_topic`); groups ordered by
+    their most important story, stories by importance then date, 'Other' last."""
     wanted = [t for t in taxonomy.topics if not channel_topics or t in channel_topics]
     groups: dict[str | None, list[Story]] = {}
     for story in stories:
-        topics = story.lead.classification.topics
-        primary = next((t for t in wanted if t in topics and not taxonomy.topics[t].structural),
-                       None) or next((t for t in wanted if t in topics), None)
-        groups.setdefault(primary, []).append(story)
+        groups.setdefault(primary_topic(story, wanted, taxonomy), []).append(story)
     for items in groups.values():
-        items.sort(key=lambda s: (-s.lead.classification.score,
-                                  -s.lead.article.published.timestamp()))
-    return sorted(groups.items(), key=lambda kv: (kv[0] is None,
-                                                  -kv[1][0].lead.classification.score))
+        items.sort(key=lambda s: (-s.importance, -s.lead.article.published.timestamp(),
+                                  s.lead.id))
+    return sorted(groups.items(), key=lambda kv: (kv[0] is None, -kv[1][0].importance,
+                                                  kv[0] or ""))
+
+
+def digest_title(*, language: str, now: datetime, timezone: str, bilingual: bool,
+                 with_time: bool = False) -> str:
+    local = now.astimezone(ZoneInfo(timezone))
+    flags = f"{FLAGS['nl']}{FLAGS['en']} " if bilingual else ""
+    when = f"{format_date(local.date(), language)} {local.year}"
+    if with_time:
+        when += f", {local:%H:%M}"
+    return f"{flags}🔔 {LABELS[language]['title']} — {when}"
 
 
 def render_digest(stories: Sequence[Story], *, taxonomy: Taxonomy, language: str,
                   now: datetime, timezone: str, channel_topics: Sequence[str] = (),
-                  feed_titles: dict[str, str] | None = None, bilingual: bool = False,
-                  limit: int = MAX_CHARS) -> list[Message]:
+                  feed_titles: Mapping[str, str] | None = None, bilingual: bool = False,
+                  with_time: bool = False, limit: int = MAX_CHARS) -> list[Message]:
     """The digest as messages of at most `limit` characters, split between stories."""
     labels = LABELS[language]
-    local = now.astimezone(ZoneInfo(timezone))
-    flags = f"{FLAGS['nl']}{FLAGS['en']} " if bilingual else ""
+    today = now.astimezone(ZoneInfo(timezone)).date()
     count = labels["story"] if len(stories) == 1 else labels["stories"].format(n=len(stories))
-    title = f"{flags}🔔 {labels['title']} — {format_date(local.date(), language)} {local.year}"
+    title = escape(digest_title(language=language, now=now, timezone=timezone,
+                                bilingual=bilingual, with_time=with_time))
     blocks: list[tuple[str, str, tuple[int, ...]]] = []  # (group header, line, ids)
     for topic, items in group_by_topic(stories, taxonomy, channel_topics):
         if topic is None:
@@ -137,28 +249,33 @@ def render_digest(stories: Sequence[Story], *, taxonomy: Taxonomy, language: str
             spec = taxonomy.topics[topic]
             header = f"<b>{escape(spec.emoji)} {escape(taxonomy.label(topic, language))}</b>"
         for story in items:
-            line = story_line(story, language=language, feed_titles=feed_titles)
+            line = story_line(story, language=language, feed_titles=feed_titles, today=today)
             blocks.append((header, line, story.article_ids))
-    return _pack(title, count, blocks, limit)
+    return _pack(title, escape(count), blocks, limit)
 
 
-def _pack(title: str, count: str, blocks: list[tuple[str, str, tuple[int, ...]]],
+def _pack(title: str, count: str, blocks: Sequence[tuple[str, str, tuple[int, ...]]],
           limit: int) -> list[Message]:
-    """Fill messages story by story; a topic header is repeated where a group continues."""
-    reserve = 12  # room for " (12/12)" in the numbered title
+    """Fill messages story by story; a topic header is repeated where a group continues on
+    the next message. Lengths add up: each line adds its own length plus a newline."""
+    reserve = _utf16(" (99/99)") + visible_length(f"<b>{title}</b>\n{count}")
     pages: list[tuple[list[str], list[int]]] = []
     body: list[str] = []
     ids: list[int] = []
+    used = reserve
     current_header: str | None = None
     for header, line, article_ids in blocks:
         addition = ([f"\n{header}"] if header != current_header else []) + [line]
-        candidate = "\n".join([f"<b>{title}</b>", *body, *addition])
-        if body and visible_length(candidate) + reserve > limit:
+        size = sum(visible_length(part) + 1 for part in addition)
+        if body and used + size > limit:
             pages.append((body, ids))
             body, ids = [], []
             addition = [f"\n{header}", line]
+            size = sum(visible_length(part) + 1 for part in addition)
+            used = reserve
         body += addition
         ids += article_ids
+        used += size
         current_header = header
     if body:
         pages.append((body, ids))
@@ -166,7 +283,7 @@ def _pack(title: str, count: str, blocks: list[tuple[str, str, tuple[int, ...]]]
     messages = []
     for n, (lines, page_ids) in enumerate(pages, 1):
         numbered = f"{title} ({n}/{total})" if total > 1 else title
-        head = [f"<b>{numbered}</b>"] + ([f"<i>{escape(count)}</i>"] if n == 1 else [])
+        head = [f"<b>{numbered}</b>"] + ([f"<i>{count}</i>"] if n == 1 else [])
         text = "\n".join(head + lines)
         if visible_length(text) > limit:  # one story longer than a message: cut its text
             text = _hard_cut(text, limit)
@@ -175,22 +292,27 @@ def _pack(title: str, count: str, blocks: list[tuple[str, str, tuple[int, ...]]]
 
 
 def _hard_cut(text: str, limit: int) -> str:
-    plain = html.unescape(_TAG.sub("", text))
-    return escape(plain[: limit - 1]) + "…"
+    plain = visible_text(text)
+    while _utf16(plain) > limit - 1:
+        plain = plain[: -max(1, (_utf16(plain) - limit + 1) // 2)]
+    return escape(plain) + "…"
 
 
-def render_alert(article: StoredArticle, *, taxonomy: Taxonomy, language: str,
-                 feed_titles: dict[str, str] | None = None) -> Message:
+def render_alert(story: Story | StoredArticle, *, taxonomy: Taxonomy, language: str,
+                 feed_titles: Mapping[str, str] | None = None,
+                 today: date | None = None) -> Message:
     """One story posted at once, with its topics."""
+    if not isinstance(story, Story):
+        story = Story(story)
     labels = LABELS[language]
-    topics = ", ".join(escape(taxonomy.label(t, language))
-                       for t in article.classification.topics)
-    line = story_line(Story(article), language=language, feed_titles=feed_titles)
+    topics = ", ".join(f"{escape(taxonomy.topics[t].emoji)} {escape(taxonomy.label(t, language))}"
+                       for t in story.lead.classification.topics if t in taxonomy.topics)
+    line = story_line(story, language=language, feed_titles=feed_titles, today=today)
     text = f"<b>⚡ {labels['alert']}</b>" + (f" · <i>{topics}</i>" if topics else "") + \
         f"\n{line}"
     if visible_length(text) > MAX_CHARS:
         text = _hard_cut(text, MAX_CHARS)
-    return Message(text=text, article_ids=(article.id,))
+    return Message(text=text, article_ids=story.article_ids)
 
 
 def render_empty(language: str) -> Message:
@@ -198,7 +320,33 @@ def render_empty(language: str) -> Message:
 
 
 def plain_text(text: str) -> str:
-    """An HTML message as plain text: the fallback when Telegram cannot parse it."""
+    """An HTML message as plain text: the fallback when Telegram cannot parse it. Links keep
+    their address in brackets."""
     with_links = re.sub(r'<a href="([^"]*)">(.*?)</a>',
-                        lambda m: f"{m.group(2)} ({html.unescape(m.group(1))})", text)
-    return html.unescape(_TAG.sub("", with_links))
+                        lambda m: f"{m.group(2)} ({html.unescape(m.group(1))})", text,
+                        flags=re.S)
+    return visible_text(with_links)
+
+
+def plain_parts(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """The plain-text fallback in parts of at most `limit` UTF-16 units, cut between lines
+    (a single longer line is cut where it must): nothing of the message is dropped."""
+    parts: list[str] = []
+    current = ""
+    for line in plain_text(text).split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if _utf16(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        while _utf16(line) > limit:
+            cut = limit
+            while _utf16(line[:cut]) > limit:
+                cut -= 1
+            parts.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current.strip():
+        parts.append(current)
+    return parts or [" "]

@@ -18,7 +18,8 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +29,7 @@ import httpx
 from bot import USER_AGENT
 from bot.errors import redact
 from bot.models import FeedState, FetchResult
+from bot.origins import OriginPools
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class Fetcher:
                  user_agent: str | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self._total = asyncio.Semaphore(concurrency)
@@ -65,9 +68,9 @@ class Fetcher:
             headers={"User-Agent": user_agent or USER_AGENT, "Accept": ACCEPT,
                      "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=concurrency,
-                                max_keepalive_connections=concurrency),
-            follow_redirects=False, transport=transport, trust_env=False)
+            follow_redirects=False, trust_env=False,
+            transport=transport or OriginPools(per_origin=per_origin,
+                                               keep=max(concurrency, 16)))
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -80,54 +83,70 @@ class Fetcher:
 
     async def fetch(self, feed: str, url: str, *, etag: str | None = None,
                     last_modified: str | None = None) -> FetchResult:
+        """Fetch one feed; every failure comes back as a result with `error` set."""
         started = time.monotonic()
+        budget = _Budget(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout):
-                result = await self._follow(feed, url, etag, last_modified)
+            result = await self._follow(feed, url, etag, last_modified, budget)
         except TimeoutError:
             result = _failure(feed, url, "timeout",
                               f"no complete answer within {self.timeout:g} s")
+        except httpx.ConnectTimeout:
+            result = _failure(feed, url, "timeout",
+                              f"no connection within {self.connect_timeout:g} s")
         except httpx.TimeoutException as exc:
             result = _failure(feed, url, "timeout", f"timed out ({type(exc).__name__})")
         except httpx.ConnectError as exc:
             result = _failure(feed, url, "connect", f"cannot connect: {_reason(exc)}")
+        except httpx.DecodingError as exc:
+            result = _failure(feed, url, "http", f"undecodable body: {_reason(exc)}")
         except httpx.HTTPError as exc:
             result = _failure(feed, url, "http", f"{type(exc).__name__}: {_reason(exc)}")
-        except (OSError, ValueError) as exc:  # bad URLs, sockets closing early
+        except (httpx.InvalidURL, OSError, ValueError) as exc:  # bad URLs, sockets closing
             result = _failure(feed, url, "http", f"{type(exc).__name__}: {_reason(exc)}")
-        return replace(result, elapsed=time.monotonic() - started)
+        return replace(result, elapsed=time.monotonic() - started,
+                       bytes_received=result.bytes_received + budget.received)
 
     async def _follow(self, feed: str, url: str, etag: str | None,
-                      last_modified: str | None) -> FetchResult:
+                      last_modified: str | None, budget: _Budget) -> FetchResult:
         seen = {url}
         current, permanent = url, True
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         for _hop in range(self.max_redirects + 1):
-            headers = {}
-            if etag:
-                headers["If-None-Match"] = etag
-            if last_modified:
-                headers["If-Modified-Since"] = last_modified
-            async with self._origins[origin(current)], self._total:
-                result = await self._get(feed, url, current, headers)
+            # The time limit counts from when the request may start, not while it waits for
+            # a free slot: a long queue must not time out feeds that were never asked for.
+            async with self._origins[origin(current)], self._total, budget.running():
+                result = await self._get(feed, url, current, headers, budget)
             if result.status not in REDIRECTS:
-                moved = current if permanent and current != url else None
-                return replace(result, final_url=current, permanent_url=moved)
+                # fetching.md: store the new URL only when every hop was permanent and the
+                # new place answered (a 301 to a dead page is no reason to move).
+                moved = permanent and current != url and result.status in (200, 304) \
+                    and result.error is None
+                return replace(result, final_url=current,
+                               permanent_url=current if moved else None)
             location = result.headers.get("location")
             if not location:
                 return _failure(feed, url, "redirect", f"HTTP {result.status} without Location",
                                 status=result.status)
-            target = urljoin(current, location)
+            target = urljoin(current, location.strip())
             if urlsplit(target).scheme not in ("http", "https"):
-                return _failure(feed, url, "redirect", f"redirect to a non-http URL: {target}")
+                return _failure(feed, url, "redirect", f"redirect to a non-http URL: {target}",
+                                status=result.status)
             if target in seen:
-                return _failure(feed, url, "redirect", f"redirect loop at {target}")
+                return _failure(feed, url, "redirect", f"redirect loop: {target} again",
+                                status=result.status)
             seen.add(target)
             permanent = permanent and result.status in PERMANENT
             current = target
-        return _failure(feed, url, "redirect", f"more than {self.max_redirects} redirects")
+        return _failure(feed, url, "redirect",
+                        f"more than {self.max_redirects} redirects (last: {current})")
 
-    async def _get(self, feed: str, url: str, current: str,
-                   headers: dict[str, str]) -> FetchResult:
+    async def _get(self, feed: str, url: str, current: str, headers: dict[str, str],
+                   budget: _Budget) -> FetchResult:
         async with self.client.stream("GET", current, headers=headers) as response:
             info = {k.lower(): v for k, v in response.headers.items()}
             status = response.status_code
@@ -136,20 +155,46 @@ class Fetcher:
             if status in REDIRECTS or status == 304:
                 return FetchResult(**common)  # type: ignore[arg-type]
             if status != 200:
-                # fetching.md: never hand a 429/503 body to the parser
-                retry = parse_retry_after(info.get("retry-after")) if status in (429, 503) \
-                    else None
+                # fetching.md: never hand a 429/503 body to the parser; the body is not read.
+                # an HTTP-date counts from the server's own Date, as Expires does
+                retry = parse_retry_after(info.get("retry-after"),
+                                          now=http_date(info.get("date"))) \
+                    if status in (429, 503) else None
                 return FetchResult(**common, error=f"HTTP {status} {response.reason_phrase}",  # type: ignore[arg-type]
                                    error_kind="gone" if status == 410 else "http",
                                    retry_after=retry)
+            declared = info.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                return FetchResult(**common, error=f"body of {declared} bytes is larger than "  # type: ignore[arg-type]
+                                   f"the limit of {self.max_bytes}; not read",
+                                   error_kind="too-large")
             body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_bytes:
-                    return FetchResult(**common, error=f"body larger than {self.max_bytes} bytes; "  # type: ignore[arg-type]
-                                       "stopped reading", error_kind="too-large",
-                                       bytes_received=len(body))
-            return FetchResult(**common, body=bytes(body), bytes_received=len(body))  # type: ignore[arg-type]
+            try:
+                async for chunk in response.aiter_bytes():  # decoded: a gzip bomb is cut too
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        return FetchResult(**common, error=f"body larger than {self.max_bytes} "  # type: ignore[arg-type]
+                                           "bytes; stopped reading", error_kind="too-large")
+            finally:
+                budget.received += response.num_bytes_downloaded
+            return FetchResult(**common, body=bytes(body))  # type: ignore[arg-type]
+
+
+class _Budget:
+    """The time a fetch may spend talking to servers (all its redirect hops together)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+        self.received = 0  # bytes on the wire, all hops
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(max(self.left, 0.001)):
+                yield
+        finally:
+            self.left -= time.monotonic() - started
 
 
 def _failure(feed: str, url: str, kind: str, message: str,
@@ -166,41 +211,55 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Cache-Control max-age, else Expires, in seconds (RFC 9111 4.2.1)."""
+    """Cache-Control max-age, else Expires, in seconds (RFC 9111 4.2.1, 5.3).
+
+    Expires counts from the response's own Date when it has one, so a server whose clock
+    is off still gets the lifetime it meant."""
     for part in headers.get("cache-control", "").split(","):
         name, _, value = part.strip().partition("=")
-        if name.lower() == "max-age" and value.strip('"').isdigit():
-            return float(value.strip('"'))
-    expires = headers.get("expires")
-    if expires:
-        try:
-            when = email.utils.parsedate_to_datetime(expires)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-    return None
+        value = value.strip().strip('"')
+        if name.strip().lower() == "max-age" and value.isascii() and value.isdigit():
+            return float(value)
+    expires = http_date(headers.get("expires"))
+    if expires is None:
+        return None
+    sent = http_date(headers.get("date")) or now or datetime.now(UTC)
+    return max(0.0, (expires - sent).total_seconds())
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP-date (RFC 9110 5.6.7) as an aware datetime; None when absent or invalid."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def plan_next(state: FeedState, result: FetchResult, *, now: datetime, interval: timedelta,
               jitter: float = 0.1, rng: random.Random | None = None,
               parse_error: str | None = None, ttl: timedelta | None = None) -> FeedState:
-    """The feed's state after this fetch (pure; `now` and `rng` are passed in)."""
+    """The feed's state after this fetch (pure: `now` and `rng` are passed in).
+
+    Success: next fetch after the interval, or later when Cache-Control max-age / Expires or
+    the feed's <ttl> ask for it (capped at 24 h), plus up to `jitter` x interval at random so
+    feeds drift apart. Failure: capped exponential backoff with the same jitter, never sooner
+    than a Retry-After (429/503). 410 Gone: disabled, never fetched again.
+    """
     rng = rng or random.Random()
     spread = timedelta(seconds=interval.total_seconds() * jitter * rng.random())
+    # fetch.py only sets permanent_url when every hop was 301/308 and the new place answered
     fetch_url = result.permanent_url or state.fetch_url
     base = replace(state, fetch_url=fetch_url, last_fetch=now)
     error = result.error or parse_error
@@ -208,28 +267,38 @@ def plan_next(state: FeedState, result: FetchResult, *, now: datetime, interval:
         return replace(base, last_status="410", last_error="410 Gone: the publisher removed "
                        "this feed; polling stopped (remove it from feeds.yaml or fix its URL)",
                        disabled=True, disabled_reason="410 Gone", failures=state.failures + 1,
-                       next_due=None)
+                       next_due=None, retry_after_until=None)
     if error is None and result.status in (200, 304):
         etag, modified = result.headers.get("etag"), result.headers.get("last-modified")
         if result.status == 304:  # keep the validators unless the 304 refreshes them
             etag, modified = etag or state.etag, modified or state.last_modified
-        wait = max(interval, _capped(result.max_age), ttl or timedelta(0))
+        wait = max(interval, _capped(result.max_age), min(ttl or timedelta(0), MAX_WAIT))
         return replace(base, etag=etag, last_modified=modified, last_status=str(result.status),
                        last_error=None, last_success=now, failures=0,
                        next_due=now + wait + spread, retry_after_until=None)
     failures = state.failures + 1
-    backoff = min(interval * (2 ** (failures - 1)), max(MAX_BACKOFF, interval))
+    # interval x 2^(n-1), capped; the exponent is bounded so a long outage cannot overflow
+    backoff = min(interval * (2 ** min(failures - 1, 16)), max(MAX_BACKOFF, interval))
     backoff += timedelta(seconds=backoff.total_seconds() * jitter * rng.random())
     retry_until = None
     if result.retry_after is not None:
         retry_until = now + _capped(result.retry_after)
         backoff = max(backoff, retry_until - now)
-    status = str(result.status) if result.status else f"error: {result.error_kind or 'parse'}"
-    return replace(base, last_status=status, last_error=error, failures=failures,
-                   next_due=now + backoff, retry_after_until=retry_until)
+    return replace(base, last_status=_status_label(result, parse_error), last_error=error,
+                   failures=failures, next_due=now + backoff, retry_after_until=retry_until)
+
+
+def _status_label(result: FetchResult, parse_error: str | None) -> str:
+    """What the status table shows: the HTTP status, or what went wrong without one."""
+    if result.error is None and parse_error is not None:
+        return "not a feed" if "not a feed" in parse_error else "parse error"
+    if result.status and result.error_kind in ("http", "gone"):
+        return str(result.status)  # 404, 429, 503, ...
+    kind = result.error_kind or "error"
+    return "http error" if kind == "http" else kind  # timeout, connect, redirect, too-large
 
 
 def _capped(seconds: float | None) -> timedelta:
-    if not seconds:
+    if not seconds or seconds < 0:
         return timedelta(0)
     return min(timedelta(seconds=seconds), MAX_WAIT)

@@ -96,6 +96,7 @@ class FeedState:
     disabled: bool = False
     disabled_reason: str | None = None
     articles: int = 0
+    last_warning: str | None = None   # the last fetch parsed, but: malformed XML, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +111,21 @@ class OutboxMessage:
     article_ids: tuple[int, ...]
     attempts: int = 0
     not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """One chat's own subscription, made with the bot commands (/subscribe, /digest, ...).
+
+    Only what the features need: the chat id and its settings; no messages, no user profiles.
+    """
+
+    chat_id: int
+    topics: tuple[str, ...] = ()            # empty: the chat gets no digest
+    languages: tuple[str, ...] = ("nl", "en")
+    digest: str = "daily 08:00"             # a config.parse_schedule text
+    ui_language: str | None = None          # None: each user's Telegram language
+
+    @property
+    def subscribed(self) -> bool:
+        return bool(self.topics)

@@ -1,7 +1,9 @@
 """Sending messages: to Telegram through python-telegram-bot's Bot, or to stdout.
 
-The only module that imports telegram. Telegram's answers become our own exceptions so the
-sender (pipeline.deliver) can act on them as shared/telegram.md says:
+The only module that imports telegram. Every message waits for its slot in Telegram's flood
+limits first (bot/ratelimit.py; one limiter per notifier, shared by all senders). Telegram's
+answers become our own exceptions so the sender (bot/outbox.py) can act on them as
+shared/telegram.md says:
 
     RetryAfter        -> RateLimited(retry_after)   wait, then send again
     ChatMigrated      -> ChatMoved(new_chat_id)     store the new id, send there
@@ -35,7 +37,9 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.digest import visible_text
 from bot.errors import FatalNotifyError, NotifyError, redact
+from bot.ratelimit import RateLimiter, RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,8 @@ class Notifier(Protocol):
 
 @dataclass
 class ConsoleNotifier:
-    """No token: print what would be posted, so every command is usable offline."""
+    """No token: print what would be posted, as the chat would show it (`digest --dry-run`
+    prints the HTML itself), so every command is usable offline."""
 
     stream: TextIO = sys.stdout
     _next_id: int = 1
@@ -88,7 +93,8 @@ class ConsoleNotifier:
         return None
 
     async def send(self, chat: str, text: str, *, html: bool = True) -> int:
-        self.stream.write(f"--- to {chat} ---\n{text}\n\n")
+        shown = visible_text(text) if html else text
+        self.stream.write(f"--- to {chat} ---\n{shown}\n\n")
         self.stream.flush()
         self._next_id += 1
         return self._next_id - 1
@@ -97,13 +103,18 @@ class ConsoleNotifier:
 class TelegramNotifier:
     """python-telegram-bot's Bot; `api_url` points it at a self-hosted or fake Bot API."""
 
-    def __init__(self, token: str, *, api_url: str | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(self, token: str = "", *, api_url: str | None = None,
+                 timeout: float = 30.0, bot: Bot | None = None,
+                 limits: RateLimits | None = None, limiter: RateLimiter | None = None) -> None:
+        self.username: str | None = None
+        self.limiter = limiter or RateLimiter(limits or RateLimits())
+        if bot is not None:  # the bot commands' Application: one Bot, one connection pool
+            self.bot = bot
+            return
         base = f"{api_url.rstrip('/')}/bot" if api_url else "https://api.telegram.org/bot"
         request = HTTPXRequest(connection_pool_size=8, read_timeout=timeout,
                                write_timeout=timeout, connect_timeout=min(timeout, 10.0))
         self.bot = Bot(token, base_url=base, request=request)
-        self.username: str | None = None
 
     async def start(self) -> None:
         try:
@@ -121,8 +132,13 @@ class TelegramNotifier:
         except TelegramError as exc:  # shutting down must never fail the command
             log.warning("closing the Telegram connection: %s", redact(str(exc)))
 
+    def ready_in(self, chat: str) -> float:
+        """Seconds until the flood limits let a message to `chat` go."""
+        return self.limiter.delay(chat)
+
     async def send(self, chat: str, text: str, *, html: bool = True) -> int:
         chat_id: str | int = int(chat) if chat.lstrip("-").isdigit() else chat
+        await self.limiter.wait(chat)
         try:
             message = await self.bot.send_message(
                 chat_id=chat_id, text=text, parse_mode=ParseMode.HTML if html else None,

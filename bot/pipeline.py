@@ -1,9 +1,8 @@
 """The imperative shell: a polling round, digests, and the outbox sender.
 
-    poll_round   fetch due feeds (async) -> parse, detect language, classify (worker thread)
-                 -> store -> next fetch time per feed
-    compose      per channel: undelivered relevant articles -> digest messages (pure render)
-    queue_digest compose and write to the outbox, claiming the articles, in one transaction
+    poll_round   fetch due feeds (async, polite: bot/fetch.py) -> parse, detect language,
+                 classify (off the loop: bot/ingest.py) -> store -> next fetch time per feed
+    compose, queue_digest, queue_alerts   digests and alerts: bot/delivery.py (re-exported)
 (bot/outbox.py sends the outbox.)
 
 One failing feed or chat is recorded and reported; it never stops the others.
@@ -14,36 +13,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from bot import language
-from bot.classify import classify
-from bot.config import ChannelConfig, Config, FeedConfig
-from bot.digest import Message, Story, render_digest, render_empty
-from bot.errors import ParseError
+from bot.config import Config, FeedConfig
+from bot.errors import ParseError, redact
 from bot.fetch import Fetcher, plan_next
-from bot.models import Article, Classification, FeedState, FetchResult, StoredArticle
-from bot.parse import parse_feed
+from bot.ingest import Analyzer, StoreWriter, default_processes
+from bot.models import Article, Classification, FeedState, FetchResult
+from bot.parse import ParsedFeed
 from bot.store import Store
-from bot.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+FAILURES_REPORTED = 3             # consecutive failures before a feed is logged at ERROR
+POOL_MIN_FEEDS = 50               # rounds at least this big parse in worker processes
+FIRST_FETCH_STEP = timedelta(seconds=2)  # new feeds start this far apart (run service)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def analyse(article: Article, taxonomy: Taxonomy) -> Classification:
-    """Language (declared or detected) and classification of one article."""
-    lang = language.detect(f"{article.title}. {article.summary}",
-                           declared_language=article.language)
-    return classify(article.title, article.summary, taxonomy=taxonomy, language=lang,
-                    published=article.published.date())
 
 
 # --------------------------------------------------------------------------- polling
@@ -57,6 +49,7 @@ class FeedOutcome:
     relevant: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    bytes_received: int = 0
 
 
 @dataclass
@@ -76,12 +69,18 @@ class RoundReport:
     def failed(self) -> list[FeedOutcome]:
         return [o for o in self.outcomes if o.error]
 
+    @property
+    def bytes_received(self) -> int:
+        return sum(o.bytes_received for o in self.outcomes)
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status and not o.error for o in self.outcomes)
+
     def summary(self) -> str:
-        fetched = sum(o.status == "200" for o in self.outcomes)
-        unchanged = sum(o.status == "304" for o in self.outcomes)
-        return (f"{len(self.outcomes)} feeds polled: {fetched} fetched, {unchanged} unchanged "
-                f"(304), {len(self.failed)} failed, {len(self.skipped)} skipped; "
-                f"{self.new} new articles, {self.relevant} relevant")
+        return (f"{len(self.outcomes)} feeds polled: {self.count('200')} fetched, "
+                f"{self.count('304')} unchanged (304), {len(self.failed)} failed, "
+                f"{len(self.skipped)} skipped; {self.new} new articles, "
+                f"{self.relevant} relevant")
 
 
 def due_feeds(config: Config, states: dict[str, FeedState], *, now: datetime,
@@ -104,24 +103,69 @@ def due_feeds(config: Config, states: dict[str, FeedState], *, now: datetime,
     return due, skipped
 
 
+def first_fetch_times(feeds: Sequence[FeedConfig], *, now: datetime, rng: random.Random,
+                      step: timedelta = FIRST_FETCH_STEP) -> dict[str, datetime]:
+    """When never-fetched feeds are first due: spread `step` apart in random order (within
+    the shortest interval), so a service that starts with a thousand feeds does not fetch
+    them all in the same second, and their later fetches stay spread out (pure)."""
+    if not feeds:
+        return {}
+    window = min(step * len(feeds), min(f.interval for f in feeds))
+    order = list(feeds)
+    rng.shuffle(order)
+    return {f.name: now + window * k / len(order) for k, f in enumerate(order)}
+
+
 async def poll_round(config: Config, store: Store, *, clock: Clock = utcnow,
                      manual: bool = True, fetcher: Fetcher | None = None,
+                     analyzer: Analyzer | None = None,
                      rng: random.Random | None = None) -> RoundReport:
-    store.sync_feeds((f.name, f.url) for f in config.feeds)
-    states = {s.name: s for s in store.feed_states()}
-    due, skipped = due_feeds(config, states, now=clock(), manual=manual)
-    report = RoundReport(skipped=skipped)
-    own = fetcher is None
-    fetcher = fetcher or make_fetcher(config)
+    """Fetch every due feed concurrently; each outcome is stored and returned, none raises.
+
+    A manual round (`poll`) fetches every enabled feed; the service's rounds only the due
+    ones, and the first time it sees new feeds it spreads them out (first_fetch_times).
+    Rounds of POOL_MIN_FEEDS feeds or more parse in worker processes (bot/ingest.py)."""
     rng = rng or random.Random()
+    states = await asyncio.to_thread(_load_states, config, store)
+    now = clock()
+    if not manual:
+        states = await asyncio.to_thread(_schedule_new, config, store, states, now, rng)
+    due, skipped = due_feeds(config, states, now=now, manual=manual)
+    report = RoundReport(skipped=skipped)
+    if not due:
+        return report
+    own_fetcher, own_analyzer = fetcher is None, analyzer is None
+    fetcher = fetcher or make_fetcher(config)
+    if analyzer is None:
+        big = len(due) >= POOL_MIN_FEEDS and default_processes() > 1
+        analyzer = Analyzer(config.taxonomy, processes=default_processes() if big else 0)
+    round_ = _Round(config, store, fetcher, analyzer, StoreWriter(store), clock, rng)
     try:
-        outcomes = await asyncio.gather(*(
-            _poll_feed(config, store, feed, state, fetcher, clock, rng) for feed, state in due))
+        report.outcomes = list(await asyncio.gather(*(
+            round_.guarded(feed, state) for feed, state in due)))
     finally:
-        if own:
+        if own_fetcher:
             await fetcher.aclose()
-    report.outcomes = list(outcomes)
+        if own_analyzer:
+            await asyncio.to_thread(analyzer.close)
     return report
+
+
+def _load_states(config: Config, store: Store) -> dict[str, FeedState]:
+    store.sync_feeds((f.name, f.url) for f in config.feeds)
+    return {s.name: s for s in store.feed_states(with_counts=False)}
+
+
+def _schedule_new(config: Config, store: Store, states: dict[str, FeedState], now: datetime,
+                  rng: random.Random) -> dict[str, FeedState]:
+    new = [f for f in config.feeds if f.enabled and f.name in states
+           and states[f.name].next_due is None and not states[f.name].disabled]
+    times = first_fetch_times(new, now=now, rng=rng)
+    if times:
+        store.set_next_due(times)
+        log.info("%d new feeds: first fetches spread over the next %s", len(times),
+                 max(times.values()) - now)
+    return {name: replace(s, next_due=times.get(name, s.next_due)) for name, s in states.items()}
 
 
 def make_fetcher(config: Config) -> Fetcher:
@@ -132,82 +176,105 @@ def make_fetcher(config: Config) -> Fetcher:
                    max_redirects=s.max_redirects, user_agent=s.user_agent)
 
 
-async def _poll_feed(config: Config, store: Store, feed: FeedConfig, state: FeedState,
-                     fetcher: Fetcher, clock: Clock, rng: random.Random) -> FeedOutcome:
-    result = await fetcher.fetch(feed.name, state.fetch_url, etag=state.etag,
-                                 last_modified=state.last_modified)
-    outcome = FeedOutcome(feed=feed.name, status=str(result.status or "error"))
-    parse_error, ttl = None, None
-    if result.ok:
+@dataclass
+class _Round:
+    """What every feed of one round shares."""
+
+    config: Config
+    store: Store
+    fetcher: Fetcher
+    analyzer: Analyzer
+    writer: StoreWriter
+    clock: Clock
+    rng: random.Random
+
+    async def analyse(self, feed: FeedConfig, state: FeedState, result: FetchResult,
+                      now: datetime) -> tuple[ParsedFeed, list[tuple[Article, Classification]]]:
+        """The parsed feed, and its articles not stored before with their classification.
+        A feed that never gave articles is parsed and classified in one go; otherwise only
+        what the store does not know yet is classified."""
+        url = result.final_url or result.url
+        if state.last_success is None:
+            done = await self.analyzer.analyse_feed(result.body, feed=feed.name, url=url,
+                                                    headers=result.headers, fetched=now,
+                                                    language=feed.language)
+            return done.parsed, list(zip(done.parsed.articles, done.classes or [],
+                                         strict=True))
+        done = await self.analyzer.analyse_feed(result.body, feed=feed.name, url=url,
+                                                headers=result.headers, fetched=now,
+                                                language=feed.language, classify=False)
+        known = await asyncio.to_thread(self.store.known_guids, feed.name,
+                                        [a.guid for a in done.parsed.articles])
+        fresh = [a for a in done.parsed.articles if a.guid not in known]
+        return done.parsed, list(zip(fresh, await self.analyzer.classify(fresh), strict=True))
+
+    async def guarded(self, feed: FeedConfig, state: FeedState) -> FeedOutcome:
+        """poll, but a bug or a broken store is recorded on this feed, not the round's end."""
         try:
-            new, relevant, ttl, warnings = await asyncio.to_thread(
-                ingest, config, store, feed, result, clock())
-            outcome.new, outcome.relevant, outcome.warnings = new, relevant, warnings
-        except ParseError as exc:
-            parse_error = str(exc)
-    new_state = plan_next(state, result, now=clock(), interval=feed.interval,
-                          jitter=config.fetch.jitter, rng=rng, parse_error=parse_error,
-                          ttl=ttl)
-    if result.permanent_url and result.permanent_url != state.fetch_url:
-        log.warning("feed %s moved permanently to %s (update feeds.yaml)", feed.name,
+            return await self.poll(feed, state)
+        except Exception as exc:
+            log.exception("feed %s: unexpected error; the other feeds go on", feed.name)
+            error = redact(f"internal error: {type(exc).__name__}: {exc}")[:300]
+            now = self.clock()
+            failed = replace(state, last_status="internal error", last_error=error,
+                             last_fetch=now, failures=state.failures + 1,
+                             next_due=now + feed.interval)
+            try:
+                await asyncio.to_thread(self.store.save_fetch, failed, [], now)
+            except Exception:
+                log.exception("feed %s: cannot record the error either", feed.name)
+            return FeedOutcome(feed=feed.name, status="internal error", error=error)
+
+    async def poll(self, feed: FeedConfig, state: FeedState) -> FeedOutcome:
+        result = await self.fetcher.fetch(feed.name, state.fetch_url, etag=state.etag,
+                                          last_modified=state.last_modified)
+        now = self.clock()
+        parsed: ParsedFeed | None = None
+        items: list[tuple[Article, Classification]] = []
+        parse_error = None
+        if result.ok:
+            try:
+                parsed, items = await self.analyse(feed, state, result, now)
+            except ParseError as exc:
+                parse_error = str(exc)
+        ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
+        new_state = plan_next(state, result, now=now, interval=feed.interval,
+                              jitter=self.config.fetch.jitter, rng=self.rng,
+                              parse_error=parse_error, ttl=ttl)
+        if parsed is not None:
+            new_state = replace(new_state,
+                                last_warning="; ".join(parsed.warnings)[:500] or None)
+        ids = await self.writer.save(new_state, items, now)
+        outcome = FeedOutcome(feed=feed.name, status=new_state.last_status or "error",
+                              error=new_state.last_error,
+                              warnings=list(parsed.warnings) if parsed else [],
+                              bytes_received=result.bytes_received)
+        outcome.new = sum(i is not None for i in ids)
+        outcome.relevant = sum(c.relevant for (_, c), i in zip(items, ids, strict=True)
+                               if i is not None)
+        _log_outcome(feed, state, new_state, result, outcome)
+        return outcome
+
+
+def _log_outcome(feed: FeedConfig, old: FeedState, new: FeedState, result: FetchResult,
+                 outcome: FeedOutcome) -> None:
+    if result.permanent_url and result.permanent_url != old.fetch_url:
+        log.warning("feed %s moved permanently (HTTP 301/308) from %s to %s; fetching it "
+                    "there from now on (update feeds.yaml)", feed.name, old.fetch_url,
                     result.permanent_url)
-    if new_state.disabled and not state.disabled:
-        log.error("feed %s disabled: %s", feed.name, new_state.last_error)
-    outcome.error = new_state.last_error if new_state.last_error else None
-    if outcome.error:
-        outcome.status = new_state.last_status or "error"
-        level = logging.WARNING if new_state.failures < 3 else logging.ERROR
-        log.log(level, "feed %s failed (%d in a row): %s", feed.name, new_state.failures,
-                outcome.error)
-    store.save_feed_state(new_state)
-    return outcome
-
-
-def ingest(config: Config, store: Store, feed: FeedConfig, result: FetchResult,
-           now: datetime) -> tuple[int, int, timedelta | None, list[str]]:
-    """Parse, classify and store one fetched feed (runs in a worker thread)."""
-    parsed = parse_feed(result.body, feed=feed.name, url=result.final_url or result.url,
-                        headers=result.headers, fetched=now, language=feed.language)
-    known = store.known_guids(feed.name, [a.guid for a in parsed.articles])
-    fresh = [a for a in parsed.articles if a.guid not in known]
-    items = [(a, analyse(a, config.taxonomy)) for a in fresh]
-    ids = store.add_articles(items, now)
-    new = sum(i is not None for i in ids)
-    relevant = sum(c.relevant for (_, c), i in zip(items, ids, strict=True) if i is not None)
-    for warning in parsed.warnings:
+    for warning in outcome.warnings:
         log.warning("feed %s: %s", feed.name, warning)
-    ttl = timedelta(minutes=parsed.ttl_minutes) if parsed.ttl_minutes else None
-    return new, relevant, ttl, parsed.warnings
+    if new.disabled and not old.disabled:
+        log.error("feed %s disabled: %s", feed.name, new.last_error)
+    elif outcome.error:
+        level = logging.ERROR if new.failures >= FAILURES_REPORTED else logging.WARNING
+        log.log(level, "feed %s failed (%d in a row; next try %s): %s", feed.name,
+                new.failures, f"{new.next_due:%Y-%m-%d %H:%M} UTC" if new.next_due else "never",
+                outcome.error)
+    elif old.failures >= FAILURES_REPORTED:
+        log.warning("feed %s works again after %d failures", feed.name, old.failures)
 
 
 # --------------------------------------------------------------------------- digests
-
-
-def select(store: Store, channel: ChannelConfig, *, now: datetime) -> list[StoredArticle]:
-    since = now - channel.max_age if channel.max_age else None
-    wanted = set(channel.topics)
-    return [a for a in store.undelivered(channel.name, since=since)
-            if a.classification.language in channel.languages
-            and (not wanted or wanted & set(a.classification.topics))]
-
-
-def compose(config: Config, store: Store, channel: ChannelConfig, *,
-            now: datetime) -> list[Message]:
-    articles = select(store, channel, now=now)
-    if not articles:
-        return [render_empty(channel.labels_language)] if channel.empty_message else []
-    stories = [Story(a) for a in articles]
-    return render_digest(stories, taxonomy=config.taxonomy, language=channel.labels_language,
-                         now=now, timezone=config.channel_timezone(channel),
-                         channel_topics=channel.topics,
-                         bilingual=len(channel.languages) > 1)
-
-
-def queue_digest(config: Config, store: Store, channel: ChannelConfig, *,
-                 now: datetime) -> list[Message]:
-    messages = compose(config, store, channel, now=now)
-    if messages:
-        chat = store.channel_chat(channel.name, channel.chat)
-        store.queue(channel.name, chat, "digest",
-                    [(m.text, m.article_ids) for m in messages], now)
-    return messages
+# issue 5: digests and alerts live in bot/delivery.py; re-exported here for existing callers.
+from bot.delivery import compose, queue_alerts, queue_digest, select  # noqa: E402, F401

@@ -1,9 +1,13 @@
 """The long-running service: one asyncio loop that ticks a `schedule.Scheduler`.
 
 Jobs: a polling tick every 30 s (each feed's own interval, backoff and Retry-After decide
-whether it is fetched), each channel's digest on its schedule in its timezone, and an outbox
-tick that sends what is queued (and retries what failed). Every job runs as an asyncio task
-wrapped so that one failure is logged, not fatal; a job still running is not started twice.
+whether it is fetched), each channel's digest on its schedule in its timezone, each chat's
+own digest (subscribed with the bot commands, bot/commands.py) likewise, and an outbox
+tick that sends what is queued (and retries what failed). The bot commands' Application
+polls Telegram in the same loop (cmd_run); `refresh_chat` reschedules a chat whose
+settings changed, `fail` stops the service on a fatal Telegram error. Every job runs as an
+asyncio task wrapped so that one failure is logged, not fatal; a job still running is not
+started twice.
 feedparser and the classifier run in a worker thread (pipeline.poll_round), so the loop never
 stalls and Telegram commands stay responsive.
 """
@@ -19,7 +23,9 @@ from pathlib import Path
 
 import schedule
 
+from bot.chats import channel_for, channel_name
 from bot.config import ChannelConfig, Config
+from bot.delivery import queue_all_alerts
 from bot.errors import FatalNotifyError
 from bot.notify import Notifier
 from bot.outbox import deliver
@@ -42,12 +48,11 @@ def add_digest_jobs(scheduler: schedule.Scheduler, channel: ChannelConfig, timez
     if spec.every is not None:
         minutes = int(spec.every.total_seconds() // 60)
         jobs.append(scheduler.every(minutes).minutes.do(job))
-        return jobs
-    days = spec.days or ("day",)
-    for day in days:
-        for at in spec.times:
-            unit = getattr(scheduler.every(), day)
-            jobs.append(unit.at(at, timezone).do(job))
+    else:
+        for day in spec.days or ("day",):
+            for at in spec.times:
+                unit = getattr(scheduler.every(), day)
+                jobs.append(unit.at(at, timezone).do(job))
     for j in jobs:
         j.tag(f"digest:{channel.name}")
     return jobs
@@ -61,14 +66,42 @@ class Service:
         self.scheduler = schedule.Scheduler()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._fatal: BaseException | None = None
+        self._sending = asyncio.Lock()  # one outbox sender at a time: no message sent twice
 
     def setup(self) -> None:
+        self.scheduler.clear()
         self.scheduler.every(POLL_TICK).seconds.do(self.spawn, "poll", self.poll)
         self.scheduler.every(DELIVER_TICK).seconds.do(self.spawn, "deliver", self.deliver)
         for channel in self.config.channels:
             if channel.enabled:
                 add_digest_jobs(self.scheduler, channel, self.config.channel_timezone(channel),
                                 self._digest_job(channel))
+        for settings in self.store.all_chat_settings():
+            self.refresh_chat(settings.chat_id)
+
+    def refresh_chat(self, chat_id: int) -> None:
+        """(Re)schedule the digest of a chat subscribed with the bot commands."""
+        name = channel_name(chat_id)
+        self.scheduler.clear(f"digest:{name}")
+        settings = self.store.chat_settings(chat_id)
+        if settings is None or not settings.subscribed:
+            return
+        channel = channel_for(settings)
+
+        def job() -> None:
+            self.spawn(f"digest:{name}", lambda: self.chat_digest(chat_id))
+        add_digest_jobs(self.scheduler, channel, self.config.channel_timezone(channel), job)
+
+    async def chat_digest(self, chat_id: int) -> None:
+        """A chat's digest with its settings as they are now; none when it unsubscribed."""
+        settings = self.store.chat_settings(chat_id)
+        if settings is not None and settings.subscribed:
+            await self.digest(channel_for(settings))
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop at the next tick and raise `exc` from run() (e.g. 409 from the updater)."""
+        log.critical("%s", exc)
+        self._fatal = exc
 
     def _digest_job(self, channel: ChannelConfig) -> Callable[[], None]:
         def job() -> None:
@@ -100,6 +133,9 @@ class Service:
         if self.heartbeat:
             self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
             self.heartbeat.write_text(datetime.now(UTC).isoformat(timespec="seconds"))
+        # issue 5: instant alerts go out right after the round that found them
+        if report.relevant and queue_all_alerts(self.config, self.store, now=self.clock()):
+            await self.deliver()
 
     async def digest(self, channel: ChannelConfig) -> None:
         messages = queue_digest(self.config, self.store, channel, now=self.clock())
@@ -107,7 +143,8 @@ class Service:
         await self.deliver()
 
     async def deliver(self) -> None:
-        report = await deliver(self.store, self.notifier, clock=self.clock)
+        async with self._sending:
+            report = await deliver(self.store, self.notifier, clock=self.clock)
         if report.sent or report.failed:
             log.info("sent %d messages, %d failed", report.sent, report.failed)
 

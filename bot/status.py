@@ -33,6 +33,8 @@ def feed_status(config: Config, store: Store, *, now: datetime) -> dict[str, Any
         channels.append({
             "name": c.name, "chat": store.channel_chat(c.name, c.chat),
             "blocked": bool(info.get("blocked")), "blocked_reason": info.get("blocked_reason"),
+            "blocked_since": info.get("blocked_since"), "next_try": info.get("retry_at"),
+            "last_digest": info.get("last_digest"),
             "pending": counts.get(c.name, {}).get("pending", 0),
             "sent": counts.get(c.name, {}).get("sent", 0),
             "failed": counts.get(c.name, {}).get("failed", 0),
@@ -57,11 +59,17 @@ def format_status(data: dict[str, Any]) -> str:
         if f["last_error"]:
             lines.append(f"  {f['name']}: {f['last_error']}")
     lines.append("")
-    lines.append("CHANNEL  CHAT  PENDING  SENT  FAILED  STATE")
+    channel_rows = [("CHANNEL", "CHAT", "PENDING", "SENT", "FAILED", "LAST DIGEST", "STATE")]
     for c in data["channels"]:
-        state = f"BLOCKED: {c['blocked_reason']}" if c["blocked"] else "ok"
-        lines.append(f"{c['name']}  {c['chat']}  {c['pending']}  {c['sent']}  {c['failed']}  "
-                     f"{state}")
+        state = "ok"
+        if c["blocked"]:  # the bot was removed or lost its rights (issue 5)
+            state = (f"BLOCKED since {_short(c.get('blocked_since')) or '?'}: "
+                     f"{c['blocked_reason']} (next try {_short(c.get('next_try')) or 'now'})")
+        channel_rows.append((c["name"], str(c["chat"]), str(c["pending"]), str(c["sent"]),
+                             str(c["failed"]), _short(c.get("last_digest")) or "-", state))
+    widths = [max(len(r[i]) for r in channel_rows) for i in range(len(channel_rows[0]) - 1)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1]
+              for r in channel_rows]
     lines.append(f"\n{data['articles']} articles stored")
     return "\n".join(lines) + "\n"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from bot.models import Article, Classification, FeedState, OutboxMessage, StoredArticle
+from bot.models import (
+    Article,
+    ChatSettings,
+    Classification,
+    FeedState,
+    OutboxMessage,
+    StoredArticle,
+)
 
 T = TypeVar("T")
 
@@ -69,7 +76,27 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     }, pk="name", defaults={"blocked": 0})
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+def _m2_chats(db: sqlite_utils.Database) -> None:
+    """Per-chat settings made with the bot commands: only the chat id and its settings."""
+    db.table("chats").create({
+        "chat_id": int, "topics": str, "languages": str, "digest": str, "ui_language": str,
+    }, pk="chat_id", not_null={"topics", "languages", "digest"})
+
+
+def _m3_feed_warning(db: sqlite_utils.Database) -> None:
+    """What was wrong with the last feed that still parsed (malformed XML, skipped entries)."""
+    db.table("feeds").add_column("last_warning", str)
+
+
+def _m4_delivery(db: sqlite_utils.Database) -> None:
+    """Delivery state per channel: since when it is blocked, when to try it again, and the
+    chat a group was migrated from (so a changed config still wins)."""
+    for column in ("blocked_since", "retry_at", "moved_from"):
+        db.table("channels").add_column(column, str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_chats,
+                                                             _m3_feed_warning, _m4_delivery]
 
 
 class Store:
@@ -126,10 +153,11 @@ class Store:
     def sync_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
         """Make the feeds table match the config: new feeds, changed URLs, removed feeds."""
         with self.transaction():
+            rows = {r["name"]: r for r in self.db.table("feeds").rows}
             names = set()
             for name, url in feeds:
                 names.add(name)
-                row = self._feed_row(name)
+                row = rows.get(name)
                 if row is None:
                     self.db.table("feeds").insert({"name": name, "url": url, "fetch_url": url})
                 elif row["url"] != url:  # the user changed the URL: start afresh
@@ -139,19 +167,22 @@ class Store:
                         "retry_after_until": None, "next_due": None, "in_config": 1})
                 elif not row["in_config"]:
                     self.db.table("feeds").update(name, {"in_config": 1})
-            for row in self.db.table("feeds").rows_where("in_config = 1"):
-                if row["name"] not in names:
-                    self.db.table("feeds").update(row["name"], {"in_config": 0})
+            for name, row in rows.items():
+                if row["in_config"] and name not in names:
+                    self.db.table("feeds").update(name, {"in_config": 0})
 
     def _feed_row(self, name: str) -> dict[str, Any] | None:
         rows = list(self.db.table("feeds").rows_where("name = ?", [name]))
         return rows[0] if rows else None
 
-    def feed_states(self, *, configured_only: bool = True) -> list[FeedState]:
+    def feed_states(self, *, configured_only: bool = True,
+                    with_counts: bool = True) -> list[FeedState]:
+        """Every feed's state, by name; `articles` is counted only `with_counts`."""
         def read() -> list[FeedState]:
             where = "in_config = 1" if configured_only else None
             counts = dict(self.db.execute(
-                "SELECT feed, count(*) FROM articles GROUP BY feed").fetchall())
+                "SELECT feed, count(*) FROM articles GROUP BY feed").fetchall()) \
+                if with_counts else {}
             return [_feed_state(row, counts.get(row["name"], 0))
                     for row in self.db.table("feeds").rows_where(where, order_by="name")]
         return self._read(read)
@@ -171,11 +202,33 @@ class Store:
             self.db.table("feeds").update(state.name, {
                 "fetch_url": state.fetch_url, "etag": state.etag,
                 "last_modified": state.last_modified, "last_status": state.last_status,
-                "last_error": state.last_error, "last_fetch": iso(state.last_fetch),
+                "last_error": state.last_error, "last_warning": state.last_warning,
+                "last_fetch": iso(state.last_fetch),
                 "last_success": iso(state.last_success), "failures": state.failures,
                 "next_due": iso(state.next_due), "retry_after_until": iso(state.retry_after_until),
                 "disabled": int(state.disabled), "disabled_reason": state.disabled_reason,
             })
+
+    def save_fetch(self, state: FeedState, items: Sequence[tuple[Article, Classification]],
+                   fetched: datetime) -> list[int | None]:
+        """A fetch's new articles and the feed's new state, in one transaction: a crash
+        leaves neither articles without the state that says they were fetched, nor the
+        reverse. Returns add_articles' ids."""
+        with self.transaction():
+            ids = self.add_articles(items, fetched)
+            self.save_feed_state(state)
+        return ids
+
+    def save_fetches(self, fetches: Sequence[tuple[FeedState, Sequence[tuple[Article,
+                     Classification]], datetime]]) -> list[list[int | None]]:
+        """Several save_fetch in one transaction (one commit for a batch of feeds)."""
+        with self.transaction():
+            return [self.save_fetch(state, items, fetched) for state, items, fetched in fetches]
+
+    def set_next_due(self, times: Mapping[str, datetime]) -> None:
+        with self.transaction():
+            self.db.conn.executemany("UPDATE feeds SET next_due = ? WHERE name = ?",
+                                     [(iso(when), name) for name, when in times.items()])
 
     # ------------------------------------------------------------------ articles
 
@@ -257,10 +310,19 @@ class Store:
     # ------------------------------------------------------------------ outbox
 
     def queue(self, channel: str, chat: str | int, kind: str,
-              messages: Sequence[tuple[str, Sequence[int]]], now: datetime) -> list[int]:
-        """Write messages to send and claim their articles for the channel, in one go."""
+              messages: Sequence[tuple[str, Sequence[int]]], now: datetime, *,
+              covered: Sequence[int] = ()) -> list[int] | None:
+        """Write messages to send and claim their articles for the channel, in one go.
+        `covered`: articles claimed without a message of their own (the same story went out
+        before). None, and nothing written, when another sender claimed any of them first."""
         ids = []
+        claim = [a for _, article_ids in messages for a in article_ids] + list(covered)
         with self.transaction():
+            for chunk in _chunks(claim, 500):
+                marks = ",".join("?" * len(chunk))
+                if self.db.execute(f"SELECT 1 FROM deliveries WHERE channel = ? AND article_id"
+                                   f" IN ({marks}) LIMIT 1", [channel, *chunk]).fetchone():
+                    return None
             for text, article_ids in messages:
                 cursor = self.db.execute(
                     "INSERT INTO outbox (channel, chat, kind, text, article_ids, created, status,"
@@ -271,7 +333,18 @@ class Store:
                 self.db.conn.executemany(
                     "INSERT OR IGNORE INTO deliveries (article_id, channel, outbox_id)"
                     " VALUES (?,?,?)", [(a, channel, outbox_id) for a in article_ids])
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (article_id, channel, delivered_at)"
+                " VALUES (?,?,?)", [(a, channel, iso(now)) for a in covered])
         return ids
+
+    def delivered_since(self, channel: str, since: datetime) -> list[StoredArticle]:
+        """Articles claimed for the channel that were published since `since`: the stories
+        it has had (or has queued), to keep their copies from other outlets out."""
+        sql = ("SELECT a.* FROM articles a JOIN deliveries d ON d.article_id = a.id"
+               " WHERE d.channel = ? AND a.published >= ? ORDER BY a.published, a.id")
+        return self._read(lambda: [_stored(r) for r in self.db.query(
+            sql, [channel, iso(since)])])
 
     def pending(self, channel: str | None = None) -> list[OutboxMessage]:
         sql = "SELECT * FROM outbox WHERE status = 'pending'"
@@ -309,10 +382,16 @@ class Store:
     # ------------------------------------------------------------------ channels
 
     def channel_chat(self, channel: str, configured: str | int) -> str:
-        """The chat to send to: a migrated group's new id wins over the configured one."""
+        """The chat to send to: a migrated group's new id wins over the configured one, as
+        long as the config still names the chat it was migrated from."""
         def read() -> str:
             rows = list(self.db.table("channels").rows_where("name = ?", [channel]))
-            return rows[0]["chat"] if rows and rows[0]["chat"] else str(configured)
+            row = rows[0] if rows else {}
+            moved_from = row.get("moved_from")
+            if row.get("chat") and (not moved_from or moved_from == str(configured)
+                                    or row["chat"] == str(configured)):
+                return str(row["chat"])
+            return str(configured)
         return self._read(read)
 
     def set_channel(self, channel: str, **values: Any) -> None:
@@ -322,11 +401,102 @@ class Store:
                 self.db.execute("UPDATE outbox SET chat = ? WHERE channel = ? AND"
                                 " status = 'pending'", [str(values["chat"]), channel])
 
+    def move_channel(self, channel: str, old_chat: str, new_chat: str) -> None:
+        """A group became a supergroup: its pending messages go to the new id from now on."""
+        self.set_channel(channel, chat=new_chat, moved_from=old_chat)
+
+    def block_channel(self, channel: str, reason: str, *, now: datetime,
+                      retry_at: datetime) -> None:
+        info = self.channel_info(channel)
+        self.set_channel(channel, blocked=1, blocked_reason=reason,
+                         blocked_since=info.get("blocked_since") if info.get("blocked")
+                         else iso(now), retry_at=iso(retry_at))
+
+    def unblock_channel(self, channel: str) -> None:
+        self.set_channel(channel, blocked=0, blocked_reason=None, blocked_since=None,
+                         retry_at=None)
+
     def channel_info(self, channel: str) -> dict[str, Any]:
         def read() -> dict[str, Any]:
             rows = list(self.db.table("channels").rows_where("name = ?", [channel]))
             return dict(rows[0]) if rows else {}
         return self._read(read)
+
+    # ------------------------------------------------------------------ chats (bot commands)
+
+    def chat_settings(self, chat_id: int) -> ChatSettings | None:
+        def read() -> ChatSettings | None:
+            rows = list(self.db.table("chats").rows_where("chat_id = ?", [chat_id]))
+            return _chat(rows[0]) if rows else None
+        return self._read(read)
+
+    def all_chat_settings(self) -> list[ChatSettings]:
+        return self._read(lambda: [_chat(r) for r in self.db.table("chats").rows_where(
+            order_by="chat_id")])
+
+    def save_chat_settings(self, settings: ChatSettings) -> None:
+        with self.transaction():
+            self.db.table("chats").upsert({
+                "chat_id": settings.chat_id, "topics": json.dumps(list(settings.topics)),
+                "languages": json.dumps(list(settings.languages)), "digest": settings.digest,
+                "ui_language": settings.ui_language}, pk="chat_id")
+
+    # ------------------------------------------------------------------ reading (bot commands)
+
+    def latest_relevant(self, *, topic: str | None, languages: Sequence[str],
+                        limit: int) -> list[StoredArticle]:
+        """The newest relevant articles, of one topic or all, in these languages."""
+        sql = "SELECT a.* FROM articles a WHERE a.relevant = 1"
+        params: list[Any] = []
+        if topic:
+            sql += " AND EXISTS (SELECT 1 FROM tags t WHERE t.article_id = a.id AND t.topic = ?)"
+            params.append(topic)
+        sql += f" AND a.language IN ({','.join('?' * len(languages))})"
+        params += list(languages)
+        sql += " ORDER BY a.published DESC, a.id DESC LIMIT ?"
+        params.append(limit)
+        return self._read(lambda: [_stored(r) for r in self.db.query(sql, params)])
+
+    def search_articles(self, words: Sequence[str], *, limit: int) -> list[StoredArticle]:
+        """Full-text search (FTS5) over titles and summaries, best matches first.
+
+        The user's words are quoted, never read as FTS5 syntax; raises ValueError for a
+        search that has no words to look for.
+        """
+        query = fts_query(words)
+        if not query:
+            raise ValueError("no words to search for")
+        sql = ("SELECT a.* FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+               " WHERE articles_fts MATCH ? ORDER BY articles_fts.rank, a.published DESC"
+               " LIMIT ?")
+        try:
+            return self._read(lambda: [_stored(r) for r in self.db.query(sql, [query, limit])])
+        except sqlite3.OperationalError as exc:  # quoting should make this unreachable
+            raise ValueError(f"search failed: {exc}") from None
+
+    def article_by_url(self, url: str) -> StoredArticle | None:
+        def read() -> StoredArticle | None:
+            rows = list(self.db.query("SELECT * FROM articles WHERE url = ? ORDER BY id LIMIT 1",
+                                      [url]))
+            return _stored(rows[0]) if rows else None
+        return self._read(read)
+
+
+def fts_query(words: Sequence[str]) -> str:
+    """An FTS5 query that finds every word as a prefix ("privacy" finds "privacybeleid").
+
+    Each word becomes a quoted string (quotes doubled), so AND, OR, NEAR, *, ( and : typed by
+    a user are text, not syntax (sqlite.org/fts5.html, 3.1); words without a letter or digit
+    are dropped. '' when nothing is left.
+    """
+    quoted = ['"' + w.replace('"', '""') + '"*' for w in words if any(c.isalnum() for c in w)]
+    return " ".join(quoted)
+
+
+def _chat(row: dict[str, Any]) -> ChatSettings:
+    return ChatSettings(chat_id=row["chat_id"], topics=tuple(json.loads(row["topics"])),
+                        languages=tuple(json.loads(row["languages"])), digest=row["digest"],
+                        ui_language=row["ui_language"])
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -342,7 +512,7 @@ def _feed_state(row: dict[str, Any], articles: int) -> FeedState:
         last_success=from_iso(row["last_success"]), failures=row["failures"] or 0,
         next_due=from_iso(row["next_due"]), retry_after_until=from_iso(row["retry_after_until"]),
         disabled=bool(row["disabled"]), disabled_reason=row["disabled_reason"],
-        articles=articles)
+        last_warning=row.get("last_warning"), articles=articles)
 
 
 def _article_row(article: Article, result: Classification, fetched: datetime) -> list[Any]:

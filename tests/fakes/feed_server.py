@@ -2,8 +2,14 @@
 
 Each path gets a `Route`: a body and headers, plus optional behaviour (ETag / Last-Modified
 with conditional GET, redirects, status codes with Retry-After, delays, gzip, an endless body).
-Every request is recorded, so tests can check politeness from the server's side: which
-requests were conditional, how often a feed was hit, what the User-Agent said.
+`add_sequence` serves a list of routes in turn (a 429 first, then the feed). Every request is
+recorded, with what was answered, so tests can check politeness from the server's side: which
+requests were conditional, how often a feed was hit, what the User-Agent said, whether the
+answer was gzipped, and how many requests were in flight at once (`max_in_flight`: one server
+is one origin).
+
+    with feed_server() as a, feed_server("127.0.0.2") as b:   # two origins
+        url = a.add("/feed.xml", Route(body=..., etag='"v1"'))
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ class Route:
     chunk_delay: float = 0.0          # seconds between chunks of the body
 
 
-@dataclass(frozen=True)
+@dataclass
 class Request:
     path: str
     headers: dict[str, str]
     time: float
+    status: int | None = None      # what was answered (None: nothing yet)
+    gzipped: bool = False
+    finished: float | None = None  # when the answer was written or given up
 
     @property
     def conditional(self) -> bool:
@@ -50,8 +59,11 @@ class FeedServer:
     def __init__(self, server: http.server.ThreadingHTTPServer) -> None:
         self._server = server
         self.routes: dict[str, Route] = {}
+        self.sequences: dict[str, list[Route]] = {}
         self.requests: list[Request] = []
         self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -66,9 +78,21 @@ class FeedServer:
     def add_file(self, path: str, name: str, **kwargs: object) -> str:
         return self.add(path, Route(body=(DATA / name).read_bytes(), **kwargs))  # type: ignore[arg-type]
 
+    def add_sequence(self, path: str, routes: list[Route]) -> str:
+        """Answer the n-th request with routes[n]; the last one answers every later request."""
+        self.sequences[path] = list(routes)
+        return self.url + path
+
     def hits(self, path: str) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if r.path == path]
+
+    def route_for(self, path: str) -> Route | None:
+        with self.lock:
+            sequence = self.sequences.get(path)
+            if sequence:
+                return sequence.pop(0) if len(sequence) > 1 else sequence[0]
+        return self.routes.get(path)
 
 
 def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
@@ -80,9 +104,20 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
+            self.record = Request(self.path, headers, time.monotonic())
             with state.lock:
-                state.requests.append(Request(self.path, headers, time.monotonic()))
-            route = state.routes.get(self.path)
+                state.requests.append(self.record)
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                self._answer(headers)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+                    self.record.finished = time.monotonic()
+
+        def _answer(self, headers: dict[str, str]) -> None:
+            route = state.route_for(self.path)
             if route is None:
                 self._send(404, b"not found", {"Content-Type": "text/plain"})
                 return
@@ -105,6 +140,7 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
             if route.gzip and "gzip" in headers.get("accept-encoding", ""):
                 body = gzip.compress(body)
                 extra["Content-Encoding"] = "gzip"
+                self.record.gzipped = True
             extra.setdefault("Content-Type", route.content_type)
             self._send(route.status, body, extra, chunk_delay=route.chunk_delay)
 
@@ -116,8 +152,12 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: bytes, headers: dict[str, str],
                   chunk_delay: float = 0.0) -> None:
+            self.record.status = status
             try:
-                self.send_response(status)
+                self.send_response_only(status)
+                self.send_header("Server", "feed-server")
+                if "Date" not in headers:  # a route may fix the Date its Retry-After counts from
+                    self.send_header("Date", self.date_time_string())
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
@@ -135,6 +175,7 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
                 pass
 
         def _stream_forever(self, route: Route, headers: dict[str, str]) -> None:
+            self.record.status = 200
             try:
                 self.send_response(200)
                 for k, v in headers.items():

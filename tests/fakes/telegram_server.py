@@ -3,7 +3,8 @@
 python-telegram-bot talks to it as the real client (`TELEGRAM_API_URL=<server.url>`): form-
 encoded POSTs to /bot<token>/<method>. What it checks the way Telegram does (shared/telegram.md):
 HTML parse mode with only Telegram's tags and entities, nesting, the 4096-character limit after
-entity parsing (UTF-16), unknown tokens (401). Faults on demand: 429 with retry_after, 5xx,
+entity parsing (UTF-16), unknown tokens (401). Faults on demand (one `Fault` per call it
+answers; a list of them makes a storm; optionally for one chat): 429 with retry_after, 5xx,
 a blocked chat (403), a migrated group (400 with migrate_to_chat_id). Updates can be queued for
 getUpdates, so bot commands run end to end.
 """
@@ -116,6 +117,7 @@ class Fault:
     parameters: dict[str, Any] | None = None
     method: str = "sendMessage"
     accept: bool = False  # store the message first, then fail (a lost answer)
+    chat: int | str | None = None  # only calls to this chat ('@name' or id); None: any
 
 
 @dataclass
@@ -131,6 +133,7 @@ class TelegramState:
     commands: dict[str, Any] = field(default_factory=dict)
     chat_admins: dict[int, set[int]] = field(default_factory=dict)
     handlers: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
+    latency: float = 0.0  # seconds each sendMessage takes (a window to crash in)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: dict[int, int] = field(default_factory=dict)
     _names: dict[str, int] = field(default_factory=dict)
@@ -183,7 +186,9 @@ def _chat(chat_id: int) -> dict[str, Any]:
 def handle(state: TelegramState, method: str, params: dict[str, Any]) -> tuple[int, dict]:
     with state.lock:
         state.calls.append((method, params))
-        fault = next((f for f in state.faults if f.method == method), None)
+        fault = next((f for f in state.faults if f.method == method and (
+            f.chat is None or state.chat_id(str(f.chat)) == state.chat_id(
+                str(params.get("chat_id", ""))))), None)
         if fault and not fault.accept:
             state.faults.remove(fault)
             return _error(fault.status, fault.description, fault.parameters)
@@ -229,6 +234,8 @@ def handle(state: TelegramState, method: str, params: dict[str, Any]) -> tuple[i
 
 def _send_message(state: TelegramState, params: dict[str, Any],
                   fault: Fault | None) -> tuple[int, dict]:
+    if state.latency:
+        time.sleep(state.latency)
     chat_id = state.chat_id(str(params.get("chat_id", "")))
     text = params.get("text", "")
     if chat_id in state.blocked:

@@ -1,0 +1,374 @@
+"""bot/fetch.py: the pure decider plan_next (with `now` and a seeded rng passed in), the
+header readers, and Fetcher against httpx.MockTransport (the real seam: what goes out, what
+comes back). Politeness seen from a real server's side is in test_polling.py."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from bot import PROJECT_URL, __version__
+from bot.fetch import Fetcher, cache_lifetime, parse_retry_after, plan_next
+from bot.models import FeedState, FetchResult
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+INTERVAL = timedelta(minutes=15)
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
+
+def state(**kw: object) -> FeedState:
+    return FeedState(name="f", url="http://a/feed", fetch_url="http://a/feed", **kw)  # type: ignore[arg-type]
+
+
+def result(status: int | None = 200, **kw: object) -> FetchResult:
+    return FetchResult(feed="f", url="http://a/feed", status=status, **kw)  # type: ignore[arg-type]
+
+
+def plan(old: FeedState, res: FetchResult, *, jitter: float = 0.0, seed: int = 1,
+         **kw: object) -> FeedState:
+    return plan_next(old, res, now=NOW, interval=INTERVAL, jitter=jitter,
+                     rng=random.Random(seed), **kw)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ plan_next
+
+
+def test_success_is_next_due_after_the_interval_plus_at_most_the_jitter():
+    dues = [plan(state(), result(), jitter=0.1, seed=s).next_due for s in range(50)]
+    assert all(NOW + INTERVAL <= d <= NOW + INTERVAL * 1.1 for d in dues if d)
+
+
+def test_jitter_spreads_feeds_fetched_in_the_same_second():
+    dues = {plan(state(), result(), jitter=0.1, seed=s).next_due for s in range(50)}
+    assert len(dues) == 50
+
+
+def test_validators_are_stored_exactly_as_received():
+    new = plan(state(), result(headers={"etag": 'W/"abc-1"',
+                                        "last-modified": "Sat, 28 Nov 2026 10:00:00 GMT"}))
+    assert new.etag == 'W/"abc-1"'
+    assert new.last_modified == "Sat, 28 Nov 2026 10:00:00 GMT"
+
+
+def test_304_keeps_the_stored_validators():
+    new = plan(state(etag='"v1"', last_modified="x"), result(304))
+    assert (new.etag, new.last_modified, new.last_status) == ('"v1"', "x", "304")
+
+
+def test_304_with_new_validators_refreshes_them():
+    new = plan(state(etag='"v1"'), result(304, headers={"etag": '"v2"'}))
+    assert new.etag == '"v2"'
+
+
+def test_max_age_longer_than_the_interval_postpones_the_next_fetch():
+    new = plan(state(), result(max_age=3600))
+    assert new.next_due == NOW + timedelta(hours=1)
+
+
+def test_max_age_shorter_than_the_interval_never_brings_it_forward():
+    assert plan(state(), result(max_age=60)).next_due == NOW + INTERVAL
+
+
+def test_max_age_is_capped_at_24_hours():
+    assert plan(state(), result(max_age=30 * 86400)).next_due == NOW + timedelta(hours=24)
+
+
+def test_rss_ttl_postpones_the_next_fetch_capped_at_24_hours():
+    assert plan(state(), result(), ttl=timedelta(hours=2)).next_due == NOW + timedelta(hours=2)
+    assert plan(state(), result(), ttl=timedelta(days=9)).next_due == NOW + timedelta(hours=24)
+
+
+def test_failures_back_off_exponentially():
+    old, waits = state(), []
+    for _ in range(4):
+        old = plan(old, result(500, error="HTTP 500", error_kind="http"))
+        assert old.next_due is not None
+        waits.append(old.next_due - NOW)
+    assert waits == [INTERVAL, INTERVAL * 2, INTERVAL * 4, INTERVAL * 8]
+    assert old.failures == 4 and old.last_status == "500"
+
+
+def test_backoff_is_capped_and_a_long_outage_does_not_overflow():
+    new = plan(state(failures=5000), result(None, error="timeout", error_kind="timeout"))
+    assert new.next_due == NOW + timedelta(hours=12)
+
+
+def test_backoff_has_jitter_within_its_share():
+    waits = {plan(state(failures=2), result(500, error="x", error_kind="http"), jitter=0.1,
+                  seed=s).next_due for s in range(20)}
+    assert len(waits) == 20
+    assert all(NOW + INTERVAL * 4 <= w <= NOW + INTERVAL * 4 * 1.1 for w in waits if w)
+
+
+def test_retry_after_on_429_is_the_earliest_next_fetch():
+    new = plan(state(), result(429, error="HTTP 429", error_kind="http", retry_after=7200))
+    assert new.retry_after_until == NOW + timedelta(hours=2)
+    assert new.next_due == NOW + timedelta(hours=2)
+    assert new.last_status == "429"
+
+
+def test_retry_after_is_capped_at_24_hours():
+    new = plan(state(), result(503, error="HTTP 503", error_kind="http",
+                               retry_after=10 * 86400))
+    assert new.retry_after_until == NOW + timedelta(hours=24)
+
+
+def test_retry_after_shorter_than_the_backoff_does_not_shorten_it():
+    new = plan(state(failures=3), result(429, error="x", error_kind="http", retry_after=5))
+    assert new.next_due == NOW + INTERVAL * 8
+
+
+def test_410_disables_the_feed_and_says_so():
+    new = plan(state(), result(410, error="HTTP 410 Gone", error_kind="gone"))
+    assert new.disabled and new.disabled_reason == "410 Gone"
+    assert new.next_due is None
+    assert "410 Gone" in (new.last_error or "") and "polling stopped" in (new.last_error or "")
+
+
+def test_success_resets_failures_and_clears_errors():
+    old = state(failures=4, last_error="timeout", retry_after_until=NOW)
+    new = plan(old, result())
+    assert (new.failures, new.last_error, new.retry_after_until) == (0, None, None)
+    assert new.last_success == NOW
+
+
+def test_parse_error_is_a_failure_that_keeps_the_old_validators():
+    new = plan(state(etag='"old"'), result(headers={"etag": '"html"'}),
+               parse_error="an HTML page, not a feed; the page names a feed: use http://a/x")
+    assert new.failures == 1 and new.etag == '"old"'
+    assert new.last_status == "not a feed"
+    assert "use http://a/x" in (new.last_error or "")
+
+
+def test_permanent_redirect_moves_the_fetch_url_but_not_the_configured_one():
+    new = plan(state(), result(permanent_url="http://b/feed"))
+    assert (new.fetch_url, new.url) == ("http://b/feed", "http://a/feed")
+
+
+def test_transport_errors_are_labelled_by_kind():
+    for kind in ("timeout", "connect", "too-large", "redirect"):
+        assert plan(state(), result(None, error="x", error_kind=kind)).last_status == kind
+
+
+# ------------------------------------------------------------------ headers
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Sun, 29 Nov 2026 13:00:00 GMT", now=NOW) == 3600
+    assert parse_retry_after("Sun, 29 Nov 2026 11:00:00 GMT", now=NOW) == 0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("-5") is None
+    assert parse_retry_after(None) is None
+
+
+def test_cache_lifetime_prefers_max_age_over_expires():
+    headers = {"cache-control": "public, max-age=600",
+               "expires": "Sun, 29 Nov 2026 15:00:00 GMT"}
+    assert cache_lifetime(headers, now=NOW) == 600
+
+
+def test_expires_counts_from_the_servers_own_date():
+    headers = {"date": "Sun, 29 Nov 2026 08:00:00 GMT",
+               "expires": "Sun, 29 Nov 2026 09:00:00 GMT"}
+    assert cache_lifetime(headers, now=NOW) == 3600
+
+
+def test_invalid_cache_headers_are_ignored():
+    assert cache_lifetime({"cache-control": "max-age=soon", "expires": "0"}, now=NOW) is None
+
+
+# ------------------------------------------------------------------ Fetcher (MockTransport)
+
+Handler = Callable[[httpx.Request], object]
+
+
+def fetch(handler: Handler, url: str = "http://a/feed", **kw: object) -> FetchResult:
+    fetcher_kw = {k: kw.pop(k) for k in list(kw) if k not in ("etag", "last_modified")}
+
+    async def run() -> FetchResult:
+        async with Fetcher(transport=httpx.MockTransport(handler), **fetcher_kw) as f:  # type: ignore[arg-type]
+            return await f.fetch("f", url, **kw)  # type: ignore[arg-type]
+    return asyncio.run(run())
+
+
+def test_user_agent_names_the_bot_its_version_and_project_and_gzip_is_accepted():
+    seen: list[httpx.Request] = []
+    fetch(lambda r: seen.append(r) or httpx.Response(200, content=FEED))
+    agent = seen[0].headers["user-agent"]
+    assert "alertbot" in agent and __version__ in agent and PROJECT_URL in agent
+    assert "gzip" in seen[0].headers["accept-encoding"]
+
+
+def test_request_is_conditional_only_with_stored_validators():
+    seen: list[httpx.Request] = []
+    fetch(lambda r: seen.append(r) or httpx.Response(304))
+    fetch(lambda r: seen.append(r) or httpx.Response(304), etag='W/"x"',
+          last_modified="Sat, 28 Nov 2026 10:00:00 GMT")
+    assert "if-none-match" not in seen[0].headers
+    assert "if-modified-since" not in seen[0].headers
+    assert seen[1].headers["if-none-match"] == 'W/"x"'
+    assert seen[1].headers["if-modified-since"] == "Sat, 28 Nov 2026 10:00:00 GMT"
+
+
+def test_gzip_body_is_decoded():
+    res = fetch(lambda r: httpx.Response(200, content=gzip.compress(FEED),
+                                         headers={"content-encoding": "gzip"}))
+    assert res.ok and res.body == FEED
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A body that counts how much of it was read, and can refuse to be read at all."""
+
+    def __init__(self, count: int, size: int = 1024, forbidden: bool = False) -> None:
+        self.count, self.size, self.forbidden, self.read = count, size, forbidden, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert not self.forbidden, "this body must not be read"
+        for _ in range(self.count):
+            self.read += 1
+            yield b"x" * self.size
+
+
+def test_429_and_503_bodies_are_never_read_and_retry_after_is_kept():
+    for status in (429, 503):
+        body = Chunks(10, forbidden=True)
+        res = fetch(lambda r, s=status, b=body: httpx.Response(
+            s, stream=b, headers={"retry-after": "120"}))
+        assert res.status == status and res.retry_after == 120 and res.body == b""
+        assert body.read == 0
+
+
+def test_body_past_the_size_cap_is_cut_off_while_streaming():
+    body = Chunks(1000)
+    res = fetch(lambda r: httpx.Response(200, stream=body), max_bytes=10 * 1024)
+    assert res.error_kind == "too-large" and res.body == b""
+    assert body.read <= 11
+
+
+def test_declared_length_past_the_cap_is_not_read_at_all():
+    body = Chunks(100, forbidden=True)
+    res = fetch(lambda r: httpx.Response(200, stream=body,
+                                         headers={"content-length": str(100 * 1024)}),
+                max_bytes=10 * 1024)
+    assert res.error_kind == "too-large" and body.read == 0
+
+
+def test_gzip_bomb_is_cut_off_after_decoding():
+    bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
+    res = fetch(lambda r: httpx.Response(200, content=bomb,
+                                         headers={"content-encoding": "gzip"}),
+                max_bytes=1024 * 1024)
+    assert res.error_kind == "too-large"
+
+
+def redirects(chain: dict[str, tuple[int, str]]) -> Handler:
+    """path -> (status, Location); a path not in `chain` answers 200 with a feed."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        hop = chain.get(request.url.path)
+        if hop is None:
+            return httpx.Response(200, content=FEED)
+        return httpx.Response(hop[0], headers={"location": hop[1]} if hop[1] else {})
+    return handle
+
+
+def test_all_permanent_redirects_give_the_new_url():
+    res = fetch(redirects({"/feed": (301, "/b"), "/b": (308, "http://c/new")}))
+    assert res.ok and res.permanent_url == "http://c/new" and res.final_url == "http://c/new"
+
+
+@pytest.mark.parametrize("status", [302, 307, 303])
+def test_a_temporary_redirect_keeps_the_stored_url(status):
+    res = fetch(redirects({"/feed": (status, "/elsewhere")}))
+    assert res.ok and res.permanent_url is None and res.final_url == "http://a/elsewhere"
+
+
+def test_permanent_then_temporary_keeps_the_stored_url():
+    res = fetch(redirects({"/feed": (301, "/b"), "/b": (302, "/c")}))
+    assert res.ok and res.permanent_url is None
+
+
+def test_permanent_redirect_to_a_dead_page_keeps_the_stored_url():
+    res = fetch(lambda r: httpx.Response(301, headers={"location": "/gone"})
+                if r.url.path == "/feed" else httpx.Response(404))
+    assert res.status == 404 and res.permanent_url is None
+
+
+def test_redirect_loop_fails_cleanly():
+    res = fetch(redirects({"/feed": (301, "/b"), "/b": (301, "/feed")}))
+    assert res.error_kind == "redirect" and "loop" in (res.error or "")
+
+
+def test_five_redirects_are_followed_and_a_sixth_fails():
+    five = {f"/{i}": (302, f"/{i + 1}") for i in range(5)}
+    assert fetch(redirects(five), url="http://a/0").ok
+    six = {f"/{i}": (302, f"/{i + 1}") for i in range(6)}
+    res = fetch(redirects(six), url="http://a/0")
+    assert res.error_kind == "redirect" and "more than 5 redirects" in (res.error or "")
+
+
+def test_redirect_without_location_or_to_another_scheme_fails_cleanly():
+    assert fetch(redirects({"/feed": (301, "")})).error_kind == "redirect"
+    res = fetch(redirects({"/feed": (302, "file:///etc/passwd")}))
+    assert res.error_kind == "redirect" and "non-http" in (res.error or "")
+
+
+def test_connection_error_is_a_result_not_an_exception():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+    res = fetch(refuse)
+    assert res.error_kind == "connect" and res.status is None
+
+
+def test_a_server_that_never_answers_times_out():
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, content=FEED)
+    res = fetch(hang, timeout=0.2)
+    assert res.error_kind == "timeout" and "0.2 s" in (res.error or "")
+
+
+def test_waiting_for_a_free_slot_does_not_count_against_the_timeout():
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(200, content=FEED)
+
+    async def run() -> list[FetchResult]:
+        # one slot, 20 requests of 0.05 s: the last waits ~1 s, far past its 0.5 s limit
+        async with Fetcher(transport=httpx.MockTransport(slow), concurrency=1,
+                           timeout=0.5) as f:
+            return await asyncio.gather(*(f.fetch(str(i), f"http://h{i}/feed")
+                                          for i in range(20)))
+    assert all(r.ok for r in asyncio.run(run()))
+
+
+def test_at_most_per_origin_requests_to_one_origin_and_concurrency_in_total():
+    flight: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+
+    async def track(request: httpx.Request) -> httpx.Response:
+        key = f"{request.url.host}:{request.url.port}"
+        flight[key] += 1
+        flight["all"] += 1
+        peak[key] = max(peak[key], flight[key])
+        peak["all"] = max(peak["all"], flight["all"])
+        await asyncio.sleep(0.02)
+        flight[key] -= 1
+        flight["all"] -= 1
+        return httpx.Response(200, content=FEED)
+
+    async def run() -> None:
+        async with Fetcher(transport=httpx.MockTransport(track), concurrency=5,
+                           per_origin=2) as f:
+            urls = [f"http://h{i % 4}:8{i % 2}/feed{i}" for i in range(40)]
+            await asyncio.gather(*(f.fetch(str(i), u) for i, u in enumerate(urls)))
+    asyncio.run(run())
+    assert peak["all"] == 5
+    assert max(v for k, v in peak.items() if k != "all") == 2

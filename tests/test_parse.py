@@ -1,0 +1,195 @@
+"""parse_feed on one small feed file per case (tests/data/feeds/README.md says what each
+covers and expects): bytes and headers in, plain-text Articles out, or a ParseError that
+says what the body was."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ParseError
+from bot.parse import ParsedFeed, clean_url, find_feed_link, parse_feed, to_text
+
+DATA = Path(__file__).resolve().parent / "data" / "feeds"
+FETCHED = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+BASE = "https://nieuws.example.nl/"
+
+
+def parse(name: str, *, content_type: str | None = None, url: str = BASE) -> ParsedFeed:
+    headers = {"content-type": content_type} if content_type else {}
+    return parse_feed((DATA / name).read_bytes(), feed="test", url=url, headers=headers,
+                      fetched=FETCHED)
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_rss2_gives_guid_date_and_plain_text_summary():
+    feed = parse("rss2-basic.xml")
+    assert [a.guid for a in feed.articles] == ["rss2-basic-0001", "rss2-basic-0002",
+                                              "rss2-basic-0003"]
+    assert [a.published for a in feed.articles] == [
+        when("2025-06-12T07:30"), when("2025-06-11T14:00"), when("2025-06-10T09:00")]
+    first, second = feed.articles[0], feed.articles[1]
+    assert first.title == "Kamer wil verbod op gezichtsherkenning in openbare ruimte"
+    assert "AVG & Wpg" in first.summary and "€ 0" in first.summary
+    assert "privé" in second.summary and "café" in second.summary
+    for article in feed.articles:
+        assert "<" not in article.summary and "&amp;" not in article.summary
+    assert feed.warnings == []
+
+
+def test_entry_without_guid_falls_back_to_link():
+    feed = parse("rss2-no-guid.xml")
+    assert [a.guid for a in feed.articles] == [
+        "https://news.example.com/2025/06/05/regulator-opens-probe-into-smart-doorbell-maker",
+        "https://news.example.com/2025/06/04/new-usb-c-hub-review"]
+    assert [a.guid for a in feed.articles] == [a.url for a in feed.articles]
+
+
+def test_entry_without_date_is_published_at_fetch_time():
+    feed = parse("rss2-no-date.xml")
+    assert [a.guid for a in feed.articles] == ["nodate-1", "nodate-2"]
+    assert all(a.published == FETCHED for a in feed.articles)
+
+
+def test_dutch_day_and_month_names_are_read():
+    feed = parse("rss2-dutch-dates.xml")
+    assert [a.published for a in feed.articles] == [
+        when("2025-06-02T08:00"), when("2025-10-15T12:30"), when("2025-03-07T08:15")]
+
+
+def test_atom_resolves_relative_links_against_xml_base_and_falls_back_to_updated():
+    feed = parse("atom-basic.xml", url="https://news.example.com/tech/atom.xml")
+    assert [a.url for a in feed.articles] == [
+        "https://news.example.com/tech/2025/08/ai-act-rules-for-general-purpose-models",
+        "https://news.example.com/tech/2025/07/messenger-app-starts-showing-ads",
+        "https://news.example.com/reviews/keyboard-review"]
+    assert [a.published for a in feed.articles] == [
+        when("2025-08-01T10:00"), when("2025-07-30T15:30"), when("2025-07-29T12:00")]
+    assert {a.language for a in feed.articles} == {"en"}
+
+
+def test_rss1_takes_its_date_from_dc_date_and_its_guid_from_rdf_about():
+    feed = parse("rss1-basic.xml")
+    assert [a.guid for a in feed.articles] == [a.url for a in feed.articles]
+    assert feed.articles[0].guid == ("https://news.example.com/2025/05/20/"
+                                     "court-orders-data-broker-to-stop-selling-location-data")
+    assert [a.published for a in feed.articles] == [
+        when("2025-05-20T14:00"), when("2025-05-19T09:30"), when("2025-05-18T06:00")]
+
+
+def test_latin1_feed_decodes_without_mojibake():
+    feed = parse("latin1.xml")
+    assert [a.title for a in feed.articles] == [
+        "Privacyverklaring van zorgapp geeft patiënten meer inzage",
+        "Café-wifi en hotspots: AP geeft advies over locatiegegevens",
+        "Nieuwe tablet voor ouderen krijgt reünie-modus en grotere knoppen"]
+    assert not any("Ã" in a.title + a.summary for a in feed.articles)
+
+
+def test_utf8_body_served_as_latin1_still_decodes_as_utf8():
+    feed = parse("wrong-charset.xml", content_type="application/rss+xml; charset=iso-8859-1")
+    assert [a.title for a in feed.articles] == [
+        "Zorgverzekeraar wijzigt privacyverklaring: cliënten krijgen bezwaarrecht",
+        "Eén wachtwoordmanager minder: dienst stopt per 1 januari"]
+    assert not any("Ã" in a.title + a.summary for a in feed.articles)
+
+
+def test_malformed_xml_keeps_the_good_entries_drops_the_empty_one_and_warns():
+    feed = parse("malformed.xml")
+    assert [a.guid for a in feed.articles] == ["malformed-1", "malformed-2"]
+    assert any(w.startswith("malformed feed:") for w in feed.warnings)
+    assert any("no title and no summary" in w for w in feed.warnings)
+
+
+def test_html_page_is_not_a_feed_and_names_the_feed_it_links():
+    with pytest.raises(ParseError) as caught:
+        parse("html-page.html")
+    assert "not a feed" in str(caught.value)
+    assert "https://nieuws.example.nl/feed.xml" in str(caught.value)
+
+
+def test_feed_discovery_resolves_the_alternate_link_against_the_page():
+    body = (DATA / "html-page.html").read_bytes()
+    assert find_feed_link(body, BASE) == "https://nieuws.example.nl/feed.xml"
+    assert find_feed_link(b"<html><head></head><body>hi</body></html>", BASE) is None
+
+
+def test_empty_body_is_a_parse_error_not_a_crash():
+    with pytest.raises(ParseError, match="empty body"):
+        parse("empty.xml")
+
+
+def test_whitespace_only_body_is_a_parse_error():
+    with pytest.raises(ParseError, match="empty body"):
+        parse_feed(b" \n\t ", feed="t", url=BASE, fetched=FETCHED)
+
+
+def test_bytes_that_are_no_feed_at_all_are_a_parse_error():
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(b"\x00\x01\x02 binary junk \xff\xfe", feed="t", url=BASE, fetched=FETCHED)
+
+
+def test_entity_bomb_is_not_expanded():
+    feed = parse("entity-bomb.xml")
+    assert len(feed.articles) <= 1
+    assert all(len(a.title) < 200 and "lollol" not in a.summary for a in feed.articles)
+
+
+def test_titles_with_markup_or_script_are_stored_as_plain_text():
+    by_guid = {a.guid: a for a in parse("hostile-markup.xml").articles}
+    assert by_guid["hostile-1"].title == "Nieuwe gebruiksvoorwaarden voor cloudopslag"
+    assert by_guid["hostile-2"].title == "Tracking & cookies: boete < 1 miljoen voor webshop"
+    assert "<script" not in by_guid["hostile-3"].title
+    assert "script" not in by_guid["hostile-3"].summary
+    assert "onerror" not in by_guid["hostile-3"].summary
+    assert by_guid["hostile-4"].title == "Privacy-update 🔒 voor berichtenapp"
+
+
+def test_javascript_link_is_dropped():
+    by_guid = {a.guid: a for a in parse("hostile-markup.xml").articles}
+    assert by_guid["hostile-4"].url == ""
+
+
+def test_future_and_epoch_dates_become_the_fetch_time():
+    by_guid = {a.guid: a for a in parse("future-date.xml").articles}
+    assert by_guid["future-1"].published == FETCHED
+    assert by_guid["epoch-1"].published == FETCHED
+    assert by_guid["normal-1"].published == when("2025-06-03T08:00")
+
+
+def test_duplicate_guid_is_kept_once_and_tracking_parameters_are_removed():
+    feed = parse("duplicates.xml")
+    assert [a.guid for a in feed.articles].count("dup-100") == 1
+    ftc = [a for a in feed.articles if "ftc" in a.url]
+    assert {a.url for a in ftc} == {
+        "https://news.example.com/2025/06/07/ftc-finalizes-rule-on-kids-data"}
+
+
+def test_rss_ttl_is_read_in_minutes():
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><ttl>90</ttl>'
+            b"<item><title>a</title><guid>g</guid></item></channel></rss>")
+    assert parse_feed(body, feed="t", url=BASE, fetched=FETCHED).ttl_minutes == 90
+
+
+@pytest.mark.parametrize(("html", "text"), [
+    ("<p>a</p><p>b</p>", "a b"),
+    ("<p>caf&eacute; &#233; &euro;&nbsp;5</p>", "café é € 5"),
+    ("<a href='x>y'>link</a> text", "link text"),
+    ("<p>a < b</p>", "a < b"),
+    ("<script>alert(1)</script>ok", "ok"),
+    ("<!-- comment -->text", "text"),
+    ("AT&T", "AT&T"),
+])
+def test_to_text_strips_tags_and_scripts_and_decodes_entities(html, text):
+    assert to_text(html) == text
+
+
+def test_clean_url_keeps_only_http_and_removes_tracking():
+    assert clean_url("javascript:alert(1)") == ""
+    assert clean_url("/a?utm_source=x&b=1", "https://e.nl/x/") == "https://e.nl/a?b=1"
+    assert clean_url("HTTPS://E.nl/a#frag") == "https://e.nl/a"
