@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.dataclasses import dataclass as schema
 
 from bot.errors import ConfigError
 from bot.taxonomy import Taxonomy, TopicOverride, load_taxonomy
+from bot.yamlfile import expand_env, key_name, line_for, load_yaml
 
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_DB = "data/bot.db"
@@ -263,19 +263,19 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise ConfigError("file not found (pass --config or set BOT_CONFIG)", file=name) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", file=name) from None
-    data, lines = _load_yaml(text, name)
-    data = _expand_env(data, env, name, lines)
+    data, lines = load_yaml(text, name)
+    data = expand_env(data, env, name, lines)
     try:
         root = TypeAdapter(_Root).validate_python(data)
     except PydanticValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        raise ConfigError(_pydantic_message(err), file=name, line=_line_for(lines, loc),
-                          key=_key_name(loc)) from None
+        raise ConfigError(_pydantic_message(err), file=name, line=line_for(lines, loc),
+                          key=key_name(loc)) from None
     try:
         taxonomy = load_taxonomy(root.topics)
     except ConfigError as exc:
-        raise ConfigError(exc.reason, file=name, line=_line_for(lines, ("topics", exc.key)),
+        raise ConfigError(exc.reason, file=name, line=line_for(lines, ("topics", exc.key)),
                           key=f"topics.{exc.key}" if exc.key else "topics") from None
     _check_cross_references(root, taxonomy, name, lines)
     return Config(path=path, feeds=root.feeds, channels=root.channels, taxonomy=taxonomy,
@@ -286,7 +286,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 def _check_cross_references(root: _Root, taxonomy: Taxonomy, name: str,
                             lines: Mapping[tuple[Any, ...], int]) -> None:
     def fail(loc: tuple[Any, ...], message: str) -> None:
-        raise ConfigError(message, file=name, line=_line_for(lines, loc), key=_key_name(loc))
+        raise ConfigError(message, file=name, line=line_for(lines, loc), key=key_name(loc))
 
     named: list[tuple[str, Sequence[FeedConfig | ChannelConfig]]] = [
         ("feeds", root.feeds), ("channels", root.channels)]
@@ -315,86 +315,6 @@ def _check_cross_references(root: _Root, taxonomy: Taxonomy, name: str,
                     loc = ("channels", i, key, j) if key == "topics" else (
                         "channels", i, "alerts", "topics", j)
                     fail(loc, f"unknown topic {topic!r}; known: {', '.join(taxonomy.topics)}")
-
-
-def _load_yaml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=name, line=line) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=name) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping (feeds:, channels:, ...)", file=name,
-                          line=1)
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _index_lines(node, (), lines, name)
-    return data, lines
-
-
-def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int],
-                 name: str) -> None:
-    """Record the line of every key and item; refuse duplicate keys (YAML keeps the last)."""
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            sub = (*path, key)
-            if sub in lines:
-                raise ConfigError(f"duplicate key {key!r} (also on line {lines[sub]})", file=name,
-                                  line=key_node.start_mark.line + 1, key=_key_name(sub))
-            lines[sub] = key_node.start_mark.line + 1
-            _index_lines(value_node, sub, lines, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            _index_lines(item, (*path, i), lines, name)
-
-
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _expand_env(data: Any, env: Mapping[str, str], name: str,
-                lines: Mapping[tuple[Any, ...], int], path: tuple[Any, ...] = ()) -> Any:
-    """${VAR} and ${VAR:-default} in string values, so Docker users keep ids out of the file."""
-    if isinstance(data, dict):
-        return {k: _expand_env(v, env, name, lines, (*path, k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_expand_env(v, env, name, lines, (*path, i)) for i, v in enumerate(data)]
-    if isinstance(data, str) and "${" in data:
-        def sub(m: re.Match[str]) -> str:
-            value = env.get(m.group(1), m.group(2))
-            if value is None:
-                raise ConfigError(f"environment variable {m.group(1)} is not set", file=name,
-                                  line=_line_for(lines, path), key=_key_name(path))
-            return value
-        return _ENV_RE.sub(sub, data)
-    return data
-
-
-def _line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
-    while loc:
-        if loc in lines:
-            return lines[loc]
-        loc = loc[:-1]
-    return lines.get(())
-
-
-def _key_name(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and not part.startswith("function-"):
-            out += f".{part}" if out else part
-    return out
 
 
 def _known_keys() -> list[str]:
