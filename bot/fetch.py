@@ -2,12 +2,16 @@
 
 `Fetcher.fetch` never raises for one feed: it returns a FetchResult with `error` set, so one bad
 server never stops a round. Every request is conditional when validators are stored; redirects
-are followed by hand so that only an all-permanent chain (301/308) moves the stored URL; the
-body is streamed and cut off past `max_bytes` (decoded, so a gzip bomb is cut off too); a whole
-request is bounded by `timeout`, its connection by `connect_timeout`.
+are followed by hand so that only an all-permanent chain (301/308) that ends in an answer moves
+the stored URL; loops and more than `max_redirects` hops fail cleanly. At most `concurrency`
+requests run at once, and `per_origin` per (scheme, host, port), each origin with its own small
+connection pool (bot/origins.py). The body is streamed and cut off past `max_bytes` (decoded,
+so a gzip bomb is cut off too); a 429/503 body is never read. Each fetch may spend `timeout`
+seconds talking to servers, all hops together, counted from when it gets a free slot (a long
+queue does not time feeds out); each connection `connect_timeout`.
 
 `plan_next` is the pure decider: given a feed's state and a fetch result, when to fetch next,
-with capped exponential backoff, Retry-After, Cache-Control max-age and jitter.
+with capped exponential backoff, Retry-After, Cache-Control max-age / Expires, <ttl> and jitter.
 """
 
 from __future__ import annotations
@@ -64,13 +68,11 @@ class Fetcher:
         self._per_origin_limit = per_origin
         self._origins: dict[tuple[str, str, int], asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self._per_origin_limit))
-        self.client = httpx.AsyncClient(
-            headers={"User-Agent": user_agent or USER_AGENT, "Accept": ACCEPT,
-                     "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            follow_redirects=False, trust_env=False,
-            transport=transport or OriginPools(per_origin=per_origin,
-                                               keep=max(concurrency, 16)))
+        self._headers = {"User-Agent": user_agent or USER_AGENT, "Accept": ACCEPT,
+                         "Accept-Encoding": "gzip, deflate"}
+        self._timeouts = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
+        self.transport = transport or OriginPools(per_origin=per_origin,
+                                                  keep=max(concurrency, 16))
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -79,7 +81,21 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.transport.aclose()
+
+    @asynccontextmanager
+    async def _stream(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+        """GET straight through the transport. httpx.AsyncClient's layers (cookie jar, auth,
+        redirects, hooks) are not wanted here (redirects are followed by hand, feeds get no
+        cookies) and cost more CPU per request than the transport itself."""
+        request = httpx.Request("GET", url, headers={**self._headers, **headers},
+                                extensions={"timeout": self._timeouts})
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def fetch(self, feed: str, url: str, *, etag: str | None = None,
                     last_modified: str | None = None) -> FetchResult:
@@ -147,11 +163,13 @@ class Fetcher:
 
     async def _get(self, feed: str, url: str, current: str, headers: dict[str, str],
                    budget: _Budget) -> FetchResult:
-        async with self.client.stream("GET", current, headers=headers) as response:
+        async with self._stream(current, headers) as response:
             info = {k.lower(): v for k, v in response.headers.items()}
             status = response.status_code
             common = dict(feed=feed, url=url, status=status, headers=info,
                           max_age=cache_lifetime(info))
+            if status != 200:
+                await _drain(response)  # so the connection can serve the next request
             if status in REDIRECTS or status == 304:
                 return FetchResult(**common)  # type: ignore[arg-type]
             if status != 200:
@@ -178,6 +196,23 @@ class Fetcher:
             finally:
                 budget.received += response.num_bytes_downloaded
             return FetchResult(**common, body=bytes(body))  # type: ignore[arg-type]
+
+
+DRAIN_LIMIT = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a body known to be small to its end (a 304 has none; a redirect or error page
+    declares a little): closed before its end, a keep-alive connection is thrown away and the
+    next request to that origin opens a new one. A body of unknown or larger size is not read
+    (a 429/503 body never is); its connection goes. Nothing read here reaches the parser."""
+    length = response.headers.get("content-length", "")
+    empty = response.status_code in (204, 304)
+    if response.is_stream_consumed or not (empty or (length.isdigit()
+                                                     and int(length) <= DRAIN_LIMIT)):
+        return
+    async for _chunk in response.aiter_raw():
+        pass
 
 
 class _Budget:

@@ -12,10 +12,10 @@ import hashlib
 import io
 import logging
 import re
-from html import unescape
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 

@@ -1,11 +1,14 @@
-"""The imperative shell: a polling round, digests, and the outbox sender.
+"""The imperative shell of polling: one round over the due feeds.
 
-    poll_round   fetch due feeds (async, polite: bot/fetch.py) -> parse, detect language,
-                 classify (off the loop: bot/ingest.py) -> store -> next fetch time per feed
+    poll_round   fetch due feeds concurrently (polite: bot/fetch.py) -> parse, detect
+                 language, classify (off the event loop: bot/ingest.py) -> store (StoreWriter:
+                 one thread, many feeds per transaction) -> next fetch time per feed
+    due_feeds, first_fetch_times   which feeds a round fetches; when new feeds start
     compose, queue_digest, queue_alerts   digests and alerts: bot/delivery.py (re-exported)
 (bot/outbox.py sends the outbox.)
 
-One failing feed or chat is recorded and reported; it never stops the others.
+One failing feed is recorded on that feed and reported; it never stops the others, and a
+round always completes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from bot.config import Config, FeedConfig
 from bot.errors import ParseError, redact
 from bot.fetch import Fetcher, plan_next
-from bot.ingest import Analyzer, StoreWriter, default_processes
+from bot.ingest import Analyzer, default_processes
 from bot.models import Article, Classification, FeedState, FetchResult
 from bot.parse import ParsedFeed
 from bot.store import Store
@@ -256,14 +259,55 @@ class _Round:
         return outcome
 
 
+Saved = list[int | None]
+
+
+class StoreWriter:
+    """Saves fetches (store.save_fetch) from one worker thread, up to `batch` feeds per
+    transaction. A batch that fails is retried feed by feed, so one bad row fails one feed."""
+
+    def __init__(self, store: Store, *, batch: int = 100) -> None:
+        self.store, self.batch = store, batch
+        self._queue: list[tuple[FeedState, list[tuple[Article, Classification]], datetime,
+                                asyncio.Future[Saved]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def save(self, state: FeedState, items: list[tuple[Article, Classification]],
+                   fetched: datetime) -> Saved:
+        future: asyncio.Future[Saved] = asyncio.get_running_loop().create_future()
+        self._queue.append((state, items, fetched, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:self.batch], self._queue[self.batch:]
+            try:
+                saved = await asyncio.to_thread(self.store.save_fetches,
+                                                [(s, i, f) for s, i, f, _ in batch])
+            except Exception:
+                for state, items, fetched, future in batch:
+                    try:
+                        one = await asyncio.to_thread(self.store.save_fetch, state, items,
+                                                      fetched)
+                    except Exception as exc:
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(one)
+                continue
+            for (*_, future), ids in zip(batch, saved, strict=True):
+                future.set_result(ids)
+
+
 def _log_outcome(feed: FeedConfig, old: FeedState, new: FeedState, result: FetchResult,
                  outcome: FeedOutcome) -> None:
     if result.permanent_url and result.permanent_url != old.fetch_url:
         log.warning("feed %s moved permanently (HTTP 301/308) from %s to %s; fetching it "
                     "there from now on (update feeds.yaml)", feed.name, old.fetch_url,
                     result.permanent_url)
-    for warning in outcome.warnings:
-        log.warning("feed %s: %s", feed.name, warning)
+    for warning in outcome.warnings:  # kept on the feed too: `status` shows the last ones
+        log.info("feed %s: %s", feed.name, warning)
     if new.disabled and not old.disabled:
         log.error("feed %s disabled: %s", feed.name, new.last_error)
     elif outcome.error:

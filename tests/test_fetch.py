@@ -5,8 +5,11 @@ comes back). Politeness seen from a real server's side is in test_polling.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import random
+import socket
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -372,3 +375,28 @@ def test_at_most_per_origin_requests_to_one_origin_and_concurrency_in_total():
     asyncio.run(run())
     assert peak["all"] == 5
     assert max(v for k, v in peak.items() if k != "all") == 2
+
+
+def test_a_connection_that_is_never_accepted_hits_the_connect_timeout():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []  # fill the accept queue: the next handshake is never answered
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.05)
+
+        async def run() -> FetchResult:
+            async with Fetcher(connect_timeout=0.3, timeout=10) as f:
+                return await f.fetch("f", f"http://127.0.0.1:{port}/feed")
+        try:
+            res = asyncio.run(run())
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert res.error_kind == "timeout" and "no connection within 0.3 s" in (res.error or "")

@@ -49,6 +49,7 @@ class Request:
     status: int | None = None      # what was answered (None: nothing yet)
     gzipped: bool = False
     finished: float | None = None  # when the answer was written or given up
+    client_port: int = 0           # the client's TCP port: the same port is the same connection
 
     @property
     def conditional(self) -> bool:
@@ -104,17 +105,27 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
-            self.record = Request(self.path, headers, time.monotonic())
+            self.record = Request(self.path, headers, time.monotonic(),
+                                  client_port=self.client_address[1])
             with state.lock:
                 state.requests.append(self.record)
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            self.waiting = True
             try:
                 self._answer(headers)
             finally:
+                self._answered()
+                with state.lock:
+                    self.record.finished = time.monotonic()
+
+        def _answered(self) -> None:
+            """No longer in flight: from here the client can have its answer (counted before
+            the bytes go out, so that the count never races the client's next request)."""
+            if self.waiting:
+                self.waiting = False
                 with state.lock:
                     state.in_flight -= 1
-                    self.record.finished = time.monotonic()
 
         def _answer(self, headers: dict[str, str]) -> None:
             route = state.route_for(self.path)
@@ -153,6 +164,7 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
         def _send(self, status: int, body: bytes, headers: dict[str, str],
                   chunk_delay: float = 0.0) -> None:
             self.record.status = status
+            self._answered()
             try:
                 self.send_response_only(status)
                 self.send_header("Server", "feed-server")
@@ -176,6 +188,7 @@ def _handler(state: FeedServer) -> type[http.server.BaseHTTPRequestHandler]:
 
         def _stream_forever(self, route: Route, headers: dict[str, str]) -> None:
             self.record.status = 200
+            self._answered()
             try:
                 self.send_response(200)
                 for k, v in headers.items():
@@ -201,7 +214,7 @@ def feed_server(host: str = "127.0.0.1") -> Iterator[FeedServer]:
     state = FeedServer(server)
     server.RequestHandlerClass = _handler(state)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield state
