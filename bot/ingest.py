@@ -21,6 +21,7 @@ and goes on in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -140,10 +141,9 @@ class Analyzer:
             future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
             self._waiting.append((in_pool, future))
             self._send()
-            try:
+            # if the pool broke (_received said so), go on in a thread
+            with contextlib.suppress(BrokenProcessPool):
                 return await future
-            except BrokenProcessPool:
-                pass  # the pool is gone (_received said so): go on in a thread
         return await asyncio.to_thread(in_thread)
 
     def _send(self) -> None:
