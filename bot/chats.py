@@ -26,6 +26,21 @@ def channel_name(chat_id: int) -> str:
     return f"{CHANNEL_PREFIX}{chat_id}"
 
 
+def chat_of(channel: str) -> int | None:
+    """The chat id of a chat's subscription channel ('chat:-100123'); None for a channel
+    from feeds.yaml."""
+    rest = channel.removeprefix(CHANNEL_PREFIX)
+    if rest == channel or not rest.lstrip("-").isdecimal():
+        return None
+    return int(rest)
+
+
+def timezone_of(settings: ChatSettings | None, config: Config) -> str:
+    """The timezone a chat's digest runs in (config.channel_timezone, as for feeds.yaml's
+    channels)."""
+    return config.channel_timezone(channel_for(settings or ChatSettings(0)))
+
+
 def channel_for(settings: ChatSettings) -> ChannelConfig:
     """The chat's settings as a channel: same selection, rendering and sending as feeds.yaml's.
     Its digest is in the config's timezone; headers in the chat's language (else Dutch when

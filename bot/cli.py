@@ -36,6 +36,7 @@ from bot import __version__
 from bot.config import DEFAULT_DB, Config, load_config
 from bot.errors import BotError, redact
 from bot.notify import ConsoleNotifier, Notifier, TelegramNotifier
+from bot.ratelimit import RateLimiter, RateLimits
 from bot.store import Store
 
 log = logging.getLogger("bot")
@@ -129,13 +130,18 @@ def db_path(args: argparse.Namespace, config: Config | None, env: dict[str, str]
     return Path(DEFAULT_DB)
 
 
+def rate_limiter(env: dict[str, str]) -> RateLimiter:
+    """Telegram's flood limits, on the clock TELEGRAM_RATE_SCALE sets (every command that
+    sends, `run` too)."""
+    return RateLimiter(RateLimits.from_env(env))
+
+
 def make_notifier(env: dict[str, str], stream: TextIO) -> Notifier:
     token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
         return ConsoleNotifier(stream)
-    from bot.ratelimit import RateLimits
     return TelegramNotifier(token, api_url=env.get("TELEGRAM_API_URL") or None,
-                            limits=RateLimits.from_env(env))
+                            limiter=rate_limiter(env))
 
 
 def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None,

@@ -12,13 +12,20 @@ from typing import Any, TextIO
 
 from bot import language
 from bot.classify import classify
-from bot.cli import dump_json, install_signal_handlers, load, make_notifier, open_store
+from bot.cli import (
+    dump_json,
+    install_signal_handlers,
+    load,
+    make_notifier,
+    open_store,
+    rate_limiter,
+)
 from bot.config import Config
-from bot.delivery import queue_all_alerts
+from bot.delivery import queue_all_alerts, queue_digest
 from bot.errors import BotError, ConfigError
 from bot.notify import ConsoleNotifier, Notifier
 from bot.outbox import deliver
-from bot.pipeline import poll_round, queue_digest, utcnow
+from bot.pipeline import poll_round, utcnow
 from bot.store import Store
 
 log = logging.getLogger("bot")
@@ -120,9 +127,11 @@ async def _deliver_all(store: Store, notifier: Notifier, channels: list[str],
         report = await deliver(store, notifier, channels=channels, probe_blocked=True)
     finally:
         await notifier.stop()
-    if not isinstance(notifier, ConsoleNotifier) or report.failed:
+    if not isinstance(notifier, ConsoleNotifier) or report.failed or report.rejected:
         stdout.write(f"sent {report.sent} message(s)"
-                     + (f", {report.failed} failed" if report.failed else "") + "\n")
+                     + (f", {report.failed} failed" if report.failed else "")
+                     + (f", {report.rejected} refused by Telegram (see `status`)"
+                        if report.rejected else "") + "\n")
     for error in report.errors:
         stdout.write(f"error: {error}\n")
     for channel in report.blocked:
@@ -130,7 +139,7 @@ async def _deliver_all(store: Store, notifier: Notifier, channels: list[str],
                      "stay queued; see `status`)\n")
     if report.busy:
         stdout.write("another alertbot process is sending the outbox; it sends these too\n")
-    return 1 if report.failed or report.blocked else 0
+    return 1 if report.failed or report.rejected or report.blocked else 0
 
 
 async def cmd_run(config: Config, store: Store, *, env: dict[str, str], stdout: TextIO,
@@ -153,8 +162,11 @@ async def cmd_run(config: Config, store: Store, *, env: dict[str, str], stdout: 
     from bot.commands import Deps, install_handlers
     from bot.notify import TelegramNotifier
     admins = admin_ids(config, env)
-    app = build_application(token, api_url=env.get("TELEGRAM_API_URL") or None)
-    notifier = TelegramNotifier(bot=app.bot)
+    # one limiter for the digests and the command replies: one bot, one set of flood limits
+    limiter = rate_limiter(env)
+    app = build_application(token, api_url=env.get("TELEGRAM_API_URL") or None,
+                            limiter=limiter)
+    notifier = TelegramNotifier(bot=app.bot, limiter=limiter)
     service = Service(config, store, notifier, heartbeat=heartbeat)
     install_handlers(app, Deps(config, store, admins, service.refresh_chat))
     # getMe first: a wrong token stops here with a clear message; the Bot closes at the end

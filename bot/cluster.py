@@ -88,6 +88,7 @@ _STOP = {
 }
 _TRACKING = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "fbclid",
              "gclid")
+_URL_RE = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?(?P<host>[^/?]*)(?P<rest>.*)", re.I | re.S)
 _WORD_RE = re.compile(r"[\w][\w'’.-]*[\w]|\w", re.UNICODE)
 
 
@@ -108,13 +109,17 @@ class _Facts:
 
 
 def canonical_url(url: str) -> str:
-    """The URL without what differs between copies of one link."""
+    """The URL without what differs between copies of one link. Only the scheme (dropped)
+    and the host are case-insensitive (RFC 3986, 6.2.2.1): a path or query that differs in
+    case is another page (`/watch?v=AbC` is not `/watch?v=abc`)."""
     if not url:
         return ""
     with contextlib.suppress(ValueError):
         url = canonicalize_url(url_query_cleaner(url, _TRACKING, remove=True))
-    url = re.sub(r"^[a-z]+://(www\.)?", "", url.strip(), flags=re.I).split("#")[0]
-    return url.rstrip("/").lower()
+    found = _URL_RE.match(url.strip().split("#")[0])
+    assert found is not None  # every part of the pattern is optional
+    host = found.group("host").lower().removeprefix("www.")
+    return (host + found.group("rest")).rstrip("/")
 
 
 def _tokens(title: str) -> list[str]:

@@ -18,12 +18,18 @@ from typing import Any, Literal, cast
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, filters
+from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot import chats, replies
 from bot.application import App
-from bot.config import Config
+from bot.config import LANGUAGES, Config
 from bot.digest import escape
 from bot.errors import redact
 from bot.i18n import language_of, text
@@ -39,6 +45,7 @@ Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 Who = Literal["anyone", "chat admins", "bot admins"]
 _BUTTON = "topic:"
+MAX_ARTICLE_ID = 2**63 - 1  # SQLite's largest integer: a bigger number is no article
 
 
 @dataclass(frozen=True)
@@ -126,12 +133,13 @@ def _save(ask: Ask, settings: ChatSettings) -> None:
 
 
 def _welcome_back(ask: Ask) -> None:
-    """A command from a chat the bot could not post to (blocked, removed) shows it is back:
-    the chat's digest may be sent there again (bot/outbox.py stops at a blocked chat)."""
+    """The bot just answered in a chat it could not post to before (blocked, removed): it
+    is back, so the chat's digest may be sent there again (bot/outbox.py stops at a blocked
+    chat). Only a blocked chat is written to."""
     name = chats.channel_name(ask.chat_id)
     if ask.deps.store.channel_info(name).get("blocked"):
         log.info("chat %s is reachable again", ask.chat_id)
-        ask.deps.store.set_channel(name, blocked=0, blocked_reason=None)
+        ask.deps.store.unblock_channel(name)
 
 
 def command(handler: Callable[[Ask], Awaitable[None]], who: Who = "anyone") -> Handler:
@@ -139,7 +147,6 @@ def command(handler: Callable[[Ask], Awaitable[None]], who: Who = "anyone") -> H
     change its settings; the bot's admins see the host (everyone else learns nothing)."""
     async def guarded(update: Update, context: Context) -> None:
         ask = _ask(update, context)
-        _welcome_back(ask)
         if who == "chat admins" and not await _is_chat_admin(update, context):
             await ask.say("not_admin")
         elif who == "bot admins" and (update.effective_user is None or
@@ -147,6 +154,7 @@ def command(handler: Callable[[Ask], Awaitable[None]], who: Who = "anyone") -> H
             await ask.say("admin_only")
         else:
             await handler(ask)
+        _welcome_back(ask)  # the answer went out: the bot can post there
     guarded.__name__ = handler.__name__
     return guarded
 
@@ -204,12 +212,17 @@ async def why(ask: Ask) -> None:
         return
     word = ask.args[0].lstrip("#")
     store = ask.deps.store
-    if word.isdigit():
-        found = store.articles([int(word)])
+    if word.isascii() and word.isdigit():  # not '²' or '٣': str.isdigit takes those too
+        number = int(word)
+        found = store.articles([number]) if number <= MAX_ARTICLE_ID else []
         article = found[0] if found else None
     elif word.startswith(("http://", "https://")):
-        # the canonical form links were stored in (tracking parameters removed)
-        article = store.article_by_url(clean_url(word)) or store.article_by_url(word)
+        try:  # the canonical form links were stored in (tracking parameters removed)
+            canonical = clean_url(word)
+        except ValueError:  # 'http://[::1': not a URL at all
+            await ask.say("why_bad_link")
+            return
+        article = store.article_by_url(canonical) or store.article_by_url(word)
     else:
         await ask.say("why_usage")
         return
@@ -262,7 +275,8 @@ async def subscribe(ask: Ask) -> None:
     _save(ask, settings)
     await ask.say("subscribed", topics=replies.topic_names(settings.topics, taxonomy,
                                                             ask.language),
-                  digest=escape(settings.digest), timezone=escape(ask.deps.config.timezone))
+                  digest=escape(settings.digest),
+                  timezone=escape(chats.timezone_of(settings, ask.deps.config)))
 
 
 async def unsubscribe(ask: Ask) -> None:
@@ -294,8 +308,8 @@ async def languages(ask: Ask) -> None:
 
 
 async def digest(ask: Ask) -> None:
-    timezone = escape(ask.deps.config.timezone)
     settings = ask.settings
+    timezone = escape(chats.timezone_of(settings, ask.deps.config))
     if not ask.args:
         await ask.say("digest_usage", digest=escape(settings.digest), timezone=timezone)
         return
@@ -316,7 +330,7 @@ async def digest(ask: Ask) -> None:
 
 
 async def set_language(ask: Ask) -> None:
-    if len(ask.args) != 1 or ask.args[0].lower() not in ("nl", "en"):
+    if len(ask.args) != 1 or ask.args[0].lower() not in LANGUAGES:
         await ask.say("language_usage")
         return
     chosen = ask.args[0].lower()
@@ -361,6 +375,9 @@ async def feeds(ask: Ask) -> None:
 
 async def on_error(update: object, context: Context) -> None:
     """A handler failed: log it (the log formatter redacts the token) and say so briefly."""
+    if isinstance(context.error, RetryAfter | Forbidden):  # another message would not help
+        log.warning("could not answer a bot command: %s", redact(str(context.error)))
+        return
     log.error("a bot command failed: %s", redact(repr(context.error)), exc_info=context.error)
     if isinstance(update, Update) and update.effective_message and update.effective_chat:
         language = _language(_deps(context), update, update.effective_chat.id)
@@ -368,6 +385,27 @@ async def on_error(update: object, context: Context) -> None:
             await update.effective_message.reply_text(text(language, "error"))
         except TelegramError as exc:
             log.warning("could not report the failure: %s", redact(str(exc)))
+
+
+async def on_migrate(update: Update, context: Context) -> None:
+    """A group became a supergroup (Telegram's service message, in the old group with
+    `migrate_to_chat_id` and in the new one with `migrate_from_chat_id`): its settings, its
+    outbox and the stories it had go along, and its digest is rescheduled."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    deps = _deps(context)
+    if deps.store.move_chat(old, new, old_channel=chats.channel_name(old),
+                            new_channel=chats.channel_name(new)):
+        log.info("chat %s became supergroup %s; its settings moved along", old, new)
+        deps.on_change(old)
+        deps.on_change(new)
 
 
 # --------------------------------------------------------------------------- wiring
@@ -389,4 +427,5 @@ def install_handlers(app: App, deps: Deps) -> None:
     for name, callback in HANDLERS.items():
         app.add_handler(CommandHandler(name, callback, filters=where))
     app.add_handler(CallbackQueryHandler(on_topic_button, pattern=f"^{_BUTTON}"))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_migrate))
     app.add_error_handler(on_error)

@@ -35,6 +35,7 @@ DEFAULT_DB = "data/bot.db"
 LANGUAGES = ("nl", "en")
 # fetching.md: well-behaved readers poll a feed at most every 15-60 minutes; 10 is our floor.
 MIN_INTERVAL = timedelta(minutes=10)
+MAX_INTERVAL = timedelta(days=365)  # far enough; much further and the next due time overflows
 
 _DURATION_RE = re.compile(r"(\d+)\s*(s|m|h|d|w)", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -59,7 +60,10 @@ def parse_duration(value: object) -> timedelta:
         pos = m.end()
     if pos != len(text) or not text:
         raise ValueError(f"invalid duration {value!r} (use 90s, 15m, 2h or 14d)")
-    return timedelta(seconds=total)
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:  # pydantic reports a ValueError with its place, not this
+        raise ValueError(f"duration {value!r} is far too long") from None
 
 
 def format_duration(td: timedelta) -> str:
@@ -99,8 +103,11 @@ def parse_schedule(value: object) -> DigestSchedule:
         return DigestSchedule(text, manual=True)
     m = re.fullmatch(r"every (\d+) ?(minutes?|min|m|hours?|h)", text)
     if m:
-        n = int(m.group(1))
-        every = timedelta(hours=n) if m.group(2).startswith("h") else timedelta(minutes=n)
+        n = int(m.group(1)) * (60 if m.group(2).startswith("h") else 1)
+        if n > 7 * 24 * 60:  # checked before timedelta, which overflows on a huge number
+            raise ValueError(f"schedule {value!r}: at least one digest a week (or use e.g. "
+                             f"'mon 08:00')")
+        every = timedelta(minutes=n)
         if every < timedelta(minutes=15):
             raise ValueError(f"schedule {value!r}: at most one digest every 15 minutes")
         return DigestSchedule(text, every=every)
@@ -136,6 +143,13 @@ def _check_timezone(name: str) -> str:
     return name
 
 
+def _check_positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be more than 0 (e.g. 10s), got {format_duration(value)}: "
+                         "every fetch would time out at once")
+    return value
+
+
 def _check_url(url: str) -> str:
     if not re.match(r"^https?://[^/\s]+", url):
         raise ValueError(f"{url!r} is not an http:// or https:// URL")
@@ -154,6 +168,8 @@ def _check_chat(value: str | int) -> str | int:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration),
+                             AfterValidator(_check_positive)]
 Schedule = Annotated[DigestSchedule, BeforeValidator(parse_schedule)]
 Timezone = Annotated[str, AfterValidator(_check_timezone)]
 Url = Annotated[str, AfterValidator(_check_url)]
@@ -168,8 +184,8 @@ class FetchSettings:
 
     concurrency: Annotated[int, Field(ge=1, le=500)] = 20
     per_origin: Annotated[int, Field(ge=1, le=16)] = 2
-    connect_timeout: Duration = timedelta(seconds=10)
-    timeout: Duration = timedelta(seconds=30)
+    connect_timeout: PositiveDuration = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(seconds=30)
     max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     user_agent: str | None = None
@@ -305,6 +321,9 @@ def _check_cross_references(root: _Root, taxonomy: Taxonomy, name: str,
         if feed.interval < MIN_INTERVAL:
             fail(("feeds", i, "interval"),
                  f"{feed.interval} is below the floor of 10m (be polite to publishers)")
+        if feed.interval > MAX_INTERVAL:
+            fail(("feeds", i, "interval"), f"{format_duration(feed.interval)} is above the "
+                 f"ceiling of {format_duration(MAX_INTERVAL)}")
     for i, channel in enumerate(root.channels):
         topic_lists = [("topics", channel.topics)]
         if channel.alerts:

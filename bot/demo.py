@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import load_config
+from bot.delivery import queue_digest
 from bot.errors import BotError
 from bot.notify import ConsoleNotifier
 from bot.outbox import deliver
-from bot.pipeline import poll_round, queue_digest, utcnow
+from bot.pipeline import poll_round, utcnow
 from bot.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -143,16 +143,15 @@ def _title(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def story_line(story: Story, *, language: str, feed_titles: Mapping[str, str] | None = None,
-               max_title: int = 300, today: date | None = None) -> str:
+def story_line(story: Story, *, language: str, max_title: int = 300,
+               today: date | None = None) -> str:
     """'• 🇳🇱 <linked headline> — source · organisation · effective date', and a second line
     with every other outlet linked ('ook: NOS, 🇬🇧 The Verge')."""
     labels = LABELS[language]
     article, result = story.lead.article, story.lead.classification
-    titles = feed_titles or {}
     headline = link(article.url, _title(article.title, max_title))
     parts = [f"{FLAGS.get(result.language, '🌐')} {headline}"]
-    meta = [escape(titles.get(article.feed, article.feed))]
+    meta = [escape(article.feed)]
     names = list(dict.fromkeys((*result.orgs, *result.regulators)))
     if names:
         meta.append(escape(", ".join(names[:2])))
@@ -163,7 +162,7 @@ def story_line(story: Story, *, language: str, feed_titles: Mapping[str, str] | 
         meta.append(escape(effective_phrase(effective, language, today)))
     parts.append(" · ".join(meta))
     line = "• " + " — ".join(parts)
-    others = _other_outlets(story, titles)
+    others = _other_outlets(story)
     if others:
         shown = [(f"{FLAGS[lang]} " if lang != result.language and lang in FLAGS else "")
                  + link(url, name) for name, url, lang in others[:MAX_ALSO]]
@@ -173,8 +172,7 @@ def story_line(story: Story, *, language: str, feed_titles: Mapping[str, str] | 
     return line
 
 
-def _other_outlets(story: Story,
-                   titles: Mapping[str, str]) -> list[tuple[str, str, str]]:
+def _other_outlets(story: Story) -> list[tuple[str, str, str]]:
     """(outlet name, link, language) of each other outlet, once per outlet."""
     seen = {story.lead.article.feed}
     out = []
@@ -182,8 +180,7 @@ def _other_outlets(story: Story,
         if other.article.feed in seen:
             continue
         seen.add(other.article.feed)
-        out.append((titles.get(other.article.feed, other.article.feed), other.article.url,
-                    other.classification.language))
+        out.append((other.article.feed, other.article.url, other.classification.language))
     return out
 
 
@@ -233,7 +230,7 @@ def digest_title(*, language: str, now: datetime, timezone: str, bilingual: bool
 
 def render_digest(stories: Sequence[Story], *, taxonomy: Taxonomy, language: str,
                   now: datetime, timezone: str, channel_topics: Sequence[str] = (),
-                  feed_titles: Mapping[str, str] | None = None, bilingual: bool = False,
+                  bilingual: bool = False,
                   with_time: bool = False, limit: int = MAX_CHARS) -> list[Message]:
     """The digest as messages of at most `limit` characters, split between stories."""
     labels = LABELS[language]
@@ -249,7 +246,7 @@ def render_digest(stories: Sequence[Story], *, taxonomy: Taxonomy, language: str
             spec = taxonomy.topics[topic]
             header = f"<b>{escape(spec.emoji)} {escape(taxonomy.label(topic, language))}</b>"
         for story in items:
-            line = story_line(story, language=language, feed_titles=feed_titles, today=today)
+            line = story_line(story, language=language, today=today)
             blocks.append((header, line, story.article_ids))
     return _pack(title, escape(count), blocks, limit)
 
@@ -299,7 +296,6 @@ def _hard_cut(text: str, limit: int) -> str:
 
 
 def render_alert(story: Story | StoredArticle, *, taxonomy: Taxonomy, language: str,
-                 feed_titles: Mapping[str, str] | None = None,
                  today: date | None = None) -> Message:
     """One story posted at once, with its topics."""
     if not isinstance(story, Story):
@@ -307,7 +303,7 @@ def render_alert(story: Story | StoredArticle, *, taxonomy: Taxonomy, language: 
     labels = LABELS[language]
     topics = ", ".join(f"{escape(taxonomy.topics[t].emoji)} {escape(taxonomy.label(t, language))}"
                        for t in story.lead.classification.topics if t in taxonomy.topics)
-    line = story_line(story, language=language, feed_titles=feed_titles, today=today)
+    line = story_line(story, language=language, today=today)
     text = f"<b>⚡ {labels['alert']}</b>" + (f" · <i>{topics}</i>" if topics else "") + \
         f"\n{line}"
     if visible_length(text) > MAX_CHARS:
@@ -321,16 +317,17 @@ def render_empty(language: str) -> Message:
 
 def plain_text(text: str) -> str:
     """An HTML message as plain text: the fallback when Telegram cannot parse it. Links keep
-    their address in brackets."""
-    with_links = re.sub(r'<a href="([^"]*)">(.*?)</a>',
-                        lambda m: f"{m.group(2)} ({html.unescape(m.group(1))})", text,
-                        flags=re.S)
+    their address in brackets. Entities are decoded once, for the address as for the text
+    (`&amp;copy=2` is `&copy=2`, not `©=2`)."""
+    with_links = re.sub(r'<a href="([^"]*)">(.*?)</a>', r"\2 (\1)", text, flags=re.S)
     return visible_text(with_links)
 
 
 def plain_parts(text: str, limit: int = MAX_CHARS) -> list[str]:
     """The plain-text fallback in parts of at most `limit` UTF-16 units, cut between lines
-    (a single longer line is cut where it must): nothing of the message is dropped."""
+    (a single longer line is cut where it must): nothing of the message is dropped. A part
+    with nothing visible is no part (Telegram refuses an empty message): [] when the whole
+    message shows nothing."""
     parts: list[str] = []
     current = ""
     for line in plain_text(text).split("\n"):
@@ -338,8 +335,7 @@ def plain_parts(text: str, limit: int = MAX_CHARS) -> list[str]:
         if _utf16(candidate) <= limit:
             current = candidate
             continue
-        if current:
-            parts.append(current)
+        parts.append(current)
         while _utf16(line) > limit:
             cut = limit
             while _utf16(line[:cut]) > limit:
@@ -347,6 +343,5 @@ def plain_parts(text: str, limit: int = MAX_CHARS) -> list[str]:
             parts.append(line[:cut])
             line = line[cut:]
         current = line
-    if current.strip():
-        parts.append(current)
-    return parts or [" "]
+    parts.append(current)
+    return [part for part in parts if part.strip()]

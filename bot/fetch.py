@@ -4,14 +4,17 @@
 server never stops a round. Every request is conditional when validators are stored; redirects
 are followed by hand so that only an all-permanent chain (301/308) that ends in an answer moves
 the stored URL; loops and more than `max_redirects` hops fail cleanly. At most `concurrency`
-requests run at once, and `per_origin` per (scheme, host, port), each origin with its own small
-connection pool (bot/origins.py). The body is streamed and cut off past `max_bytes` (decoded,
-so a gzip bomb is cut off too); a 429/503 body is never read. Each fetch may spend `timeout`
-seconds talking to servers, all hops together, counted from when it gets a free slot (a long
-queue does not time feeds out); each connection `connect_timeout`.
+requests run at once, and `per_origin` per (scheme, host, port): this is the one place that
+limits them; each origin keeps its own few connections alive (bot/origins.py). A 410 disables
+the feed only when reached without a temporary redirect. The body is streamed and cut off past
+`max_bytes` (decoded, so a gzip bomb is cut off too); a 429/503 body is never read. Each fetch
+may spend `timeout` seconds talking to servers, all hops together, counted from when it gets a
+free slot (a long queue does not time feeds out); each connection `connect_timeout`.
 
 `plan_next` is the pure decider: given a feed's state and a fetch result, when to fetch next,
 with capped exponential backoff, Retry-After, Cache-Control max-age / Expires, <ttl> and jitter.
+Every server-given wait is clamped before it becomes a timedelta, so no header value can
+overflow it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import httpx
 from bot import USER_AGENT
 from bot.errors import redact
 from bot.models import FeedState, FetchResult
-from bot.origins import OriginPools
+from bot.origins import Origin, OriginPools, origin_of
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +44,9 @@ MAX_WAIT = timedelta(hours=24)     # fetching.md: Retry-After / max-age capped a
 MAX_BACKOFF = timedelta(hours=12)
 REDIRECTS = (301, 302, 303, 307, 308)
 PERMANENT = (301, 308)
+NEVER_READ = (429, 503)            # fetching.md: their bodies are never read
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
           "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port): the unit of the per-origin connection limit."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 class Fetcher:
@@ -65,13 +62,15 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self._total = asyncio.Semaphore(concurrency)
-        self._per_origin_limit = per_origin
-        self._origins: dict[tuple[str, str, int], asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self._per_origin_limit))
+        # the per-origin limit: taken before a slot of `concurrency` and before the clock of
+        # `timeout` starts, so requests queued for one busy origin hold up neither the
+        # other origins nor their own time limit
+        self._origins: dict[Origin, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(per_origin))
         self._headers = {"User-Agent": user_agent or USER_AGENT, "Accept": ACCEPT,
                          "Accept-Encoding": "gzip, deflate"}
         self._timeouts = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
-        self.transport = transport or OriginPools(per_origin=per_origin,
+        self.transport = transport or OriginPools(keepalive=per_origin,
                                                   keep=max(concurrency, 16))
 
     async def __aenter__(self) -> Fetcher:
@@ -82,6 +81,13 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+    async def close_idle(self) -> None:
+        """Close the kept-alive connections, keeping the rest (the TLS context) for later
+        rounds: keep-alive expires after seconds, rounds come tens of seconds apart, and a
+        publisher's socket should not be held open in between for nothing."""
+        if isinstance(self.transport, OriginPools):
+            await self.transport.close_idle()
 
     @asynccontextmanager
     async def _stream(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
@@ -100,7 +106,6 @@ class Fetcher:
     async def fetch(self, feed: str, url: str, *, etag: str | None = None,
                     last_modified: str | None = None) -> FetchResult:
         """Fetch one feed; every failure comes back as a result with `error` set."""
-        started = time.monotonic()
         budget = _Budget(self.timeout)
         try:
             result = await self._follow(feed, url, etag, last_modified, budget)
@@ -120,8 +125,7 @@ class Fetcher:
             result = _failure(feed, url, "http", f"{type(exc).__name__}: {_reason(exc)}")
         except (httpx.InvalidURL, OSError, ValueError) as exc:  # bad URLs, sockets closing
             result = _failure(feed, url, "http", f"{type(exc).__name__}: {_reason(exc)}")
-        return replace(result, elapsed=time.monotonic() - started,
-                       bytes_received=result.bytes_received + budget.received)
+        return replace(result, bytes_received=result.bytes_received + budget.received)
 
     async def _follow(self, feed: str, url: str, etag: str | None,
                       last_modified: str | None, budget: _Budget) -> FetchResult:
@@ -135,13 +139,17 @@ class Fetcher:
         for _hop in range(self.max_redirects + 1):
             # The time limit counts from when the request may start, not while it waits for
             # a free slot: a long queue must not time out feeds that were never asked for.
-            async with self._origins[origin(current)], self._total, budget.running():
+            async with self._origins[origin_of(current)], self._total, budget.running():
                 result = await self._get(feed, url, current, headers, budget)
             if result.status not in REDIRECTS:
                 # fetching.md: store the new URL only when every hop was permanent and the
                 # new place answered (a 301 to a dead page is no reason to move).
                 moved = permanent and current != url and result.status in (200, 304) \
                     and result.error is None
+                if result.error_kind == "gone" and not permanent:
+                    # a 410 behind a temporary redirect says nothing about the feed's own
+                    # address, which may answer again: an ordinary failure, with backoff
+                    result = replace(result, error_kind="http")
                 return replace(result, final_url=current,
                                permanent_url=current if moved else None)
             location = result.headers.get("location")
@@ -168,16 +176,17 @@ class Fetcher:
             status = response.status_code
             common = dict(feed=feed, url=url, status=status, headers=info,
                           max_age=cache_lifetime(info))
-            if status != 200:
+            if status != 200 and status not in NEVER_READ:
                 await _drain(response)  # so the connection can serve the next request
             if status in REDIRECTS or status == 304:
                 return FetchResult(**common)  # type: ignore[arg-type]
             if status != 200:
-                # fetching.md: never hand a 429/503 body to the parser; the body is not read.
-                # an HTTP-date counts from the server's own Date, as Expires does
+                # fetching.md: a 429/503 body is never read (not even drained: its connection
+                # goes), let alone parsed. Retry-After as an HTTP-date counts from the
+                # server's own Date, as Expires does
                 retry = parse_retry_after(info.get("retry-after"),
                                           now=http_date(info.get("date"))) \
-                    if status in (429, 503) else None
+                    if status in NEVER_READ else None
                 return FetchResult(**common, error=f"HTTP {status} {response.reason_phrase}",  # type: ignore[arg-type]
                                    error_kind="gone" if status == 410 else "http",
                                    retry_after=retry)
@@ -204,8 +213,9 @@ DRAIN_LIMIT = 64 * 1024
 async def _drain(response: httpx.Response) -> None:
     """Read a body known to be small to its end (a 304 has none; a redirect or error page
     declares a little): closed before its end, a keep-alive connection is thrown away and the
-    next request to that origin opens a new one. A body of unknown or larger size is not read
-    (a 429/503 body never is); its connection goes. Nothing read here reaches the parser."""
+    next request to that origin opens a new one. A body of unknown or larger size is not read;
+    its connection goes. Never called for a 429/503 (NEVER_READ), whose body is not read at
+    all. Nothing read here reaches the parser."""
     length = response.headers.get("content-length", "")
     empty = response.status_code in (204, 304)
     if response.is_stream_consumed or not (empty or (length.isdigit()
@@ -284,36 +294,46 @@ def http_date(value: str | None) -> datetime | None:
 
 def plan_next(state: FeedState, result: FetchResult, *, now: datetime, interval: timedelta,
               jitter: float = 0.1, rng: random.Random | None = None,
-              parse_error: str | None = None, ttl: timedelta | None = None) -> FeedState:
+              parse_error: str | None = None, ttl_minutes: int | None = None) -> FeedState:
     """The feed's state after this fetch (pure: `now` and `rng` are passed in).
 
     Success: next fetch after the interval, or later when Cache-Control max-age / Expires or
     the feed's <ttl> ask for it (capped at 24 h), plus up to `jitter` x interval at random so
-    feeds drift apart. Failure: capped exponential backoff with the same jitter, never sooner
-    than a Retry-After (429/503). 410 Gone: disabled, never fetched again.
+    feeds drift apart. `ttl_minutes` is the <ttl> of the body just parsed (None: it has
+    none); it is kept on the state, so that a 304 (no body) still honours it. A permanent
+    redirect moves the feed only when the new place gave a feed (or a 304). Failure: capped
+    exponential backoff with the same jitter, never sooner than a Retry-After (429/503).
+    410 Gone (error_kind "gone": no temporary redirect on the way): disabled, never fetched
+    again.
     """
     rng = rng or random.Random()
     spread = timedelta(seconds=interval.total_seconds() * jitter * rng.random())
-    # fetch.py only sets permanent_url when every hop was 301/308 and the new place answered
-    fetch_url = result.permanent_url or state.fetch_url
-    base = replace(state, fetch_url=fetch_url, last_fetch=now)
+    base = replace(state, last_fetch=now)
     error = result.error or parse_error
-    if result.status == 410:
+    if result.error_kind == "gone":
         return replace(base, last_status="410", last_error="410 Gone: the publisher removed "
                        "this feed; polling stopped (remove it from feeds.yaml or fix its URL)",
                        disabled=True, disabled_reason="410 Gone", failures=state.failures + 1,
                        next_due=None, retry_after_until=None)
     if error is None and result.status in (200, 304):
         etag, modified = result.headers.get("etag"), result.headers.get("last-modified")
+        ttl = ttl_minutes
         if result.status == 304:  # keep the validators unless the 304 refreshes them
             etag, modified = etag or state.etag, modified or state.last_modified
-        wait = max(interval, _capped(result.max_age), min(ttl or timedelta(0), MAX_WAIT))
-        return replace(base, etag=etag, last_modified=modified, last_status=str(result.status),
-                       last_error=None, last_success=now, failures=0,
+            ttl = state.ttl_minutes  # a 304 has no body: the feed's <ttl> is as it was
+        wait = max(interval, _capped(result.max_age), _capped(ttl * 60 if ttl else None))
+        # fetch.py sets permanent_url only when every hop was 301/308 and the new place
+        # answered; it is stored only now that what it answered parsed too (a 301 to an HTML
+        # page is no reason to move)
+        return replace(base, fetch_url=result.permanent_url or state.fetch_url, etag=etag,
+                       last_modified=modified, last_status=str(result.status),
+                       last_error=None, last_success=now, failures=0, ttl_minutes=ttl,
                        next_due=now + wait + spread, retry_after_until=None)
     failures = state.failures + 1
     # interval x 2^(n-1), capped; the exponent is bounded so a long outage cannot overflow
-    backoff = min(interval * (2 ** min(failures - 1, 16)), max(MAX_BACKOFF, interval))
+    cap = max(MAX_BACKOFF, interval)
+    backoff = timedelta(seconds=min(interval.total_seconds() * 2 ** min(failures - 1, 16),
+                                    cap.total_seconds()))
     backoff += timedelta(seconds=backoff.total_seconds() * jitter * rng.random())
     retry_until = None
     if result.retry_after is not None:
@@ -330,10 +350,14 @@ def _status_label(result: FetchResult, parse_error: str | None) -> str:
     if result.status and result.error_kind in ("http", "gone"):
         return str(result.status)  # 404, 429, 503, ...
     kind = result.error_kind or "error"
-    return "http error" if kind == "http" else kind  # timeout, connect, redirect, too-large
+    if kind in ("http", "internal"):
+        return f"{kind} error"
+    return kind  # timeout, connect, redirect, too-large
 
 
 def _capped(seconds: float | None) -> timedelta:
-    if not seconds or seconds < 0:
+    """A server-given wait in seconds as a timedelta of at most MAX_WAIT. Clamped before
+    the timedelta is built: `max-age=99999999999999` or a <ttl> as large would overflow it."""
+    if not seconds or not seconds > 0:  # None, 0, negative (and NaN)
         return timedelta(0)
-    return min(timedelta(seconds=seconds), MAX_WAIT)
+    return timedelta(seconds=min(seconds, MAX_WAIT.total_seconds()))

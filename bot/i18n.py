@@ -2,12 +2,12 @@
 
 Texts are Telegram HTML (shared/telegram.md): the caller escapes every value it puts in with
 `digest.escape`. `text(language, key, **values)`; an unknown language falls back to English.
-`language_of` turns Telegram's `language_code` ("nl", "nl-BE", "en-GB", ...) into ours.
+`language_of` turns Telegram's `language_code` ("nl", "nl-BE", "en-GB", ...) into ours; the
+languages are config.LANGUAGES.
 """
 
 from __future__ import annotations
 
-LANGUAGES = ("nl", "en")
 DEFAULT = "en"
 
 # (command, Dutch description, English description): what setMyCommands registers.
@@ -103,6 +103,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "why_usage": ("Gebruik: <code>/why 123</code> (het nummer uit /latest of /search) of "
                       "<code>/why https://…</code>."),
         "why_unknown": "Dat artikel heb ik niet opgeslagen.",
+        "why_bad_link": "Dat is geen geldige link. Gebruik: <code>/why https://…</code>.",
         "why_relevant": "Relevant: <b>ja</b> (score {score})",
         "why_irrelevant": "Relevant: <b>nee</b> (score {score})",
         "why_topics": "Onderwerpen",
@@ -179,6 +180,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "why_usage": ("Usage: <code>/why 123</code> (the number from /latest or /search) or "
                       "<code>/why https://…</code>."),
         "why_unknown": "I have not stored that article.",
+        "why_bad_link": "That is not a valid link. Usage: <code>/why https://…</code>.",
         "why_relevant": "Relevant: <b>yes</b> (score {score})",
         "why_irrelevant": "Relevant: <b>no</b> (score {score})",
         "why_topics": "Topics",

@@ -1,7 +1,8 @@
 """Parse and classify fetched feeds off the event loop: in a thread, or across processes.
 
     analyzer = Analyzer(taxonomy)                  # a worker thread: small rounds, tests
-    analyzer = Analyzer(taxonomy, processes=4)     # worker processes: rounds of many feeds
+    analyzer = Analyzer(taxonomy, processes=4)     # worker processes: rounds of many feeds,
+                                                   # started at the first call, not before
     done = await analyzer.analyse_feed(body, feed=..., url=..., headers=..., fetched=now)
     done.parsed.articles, done.classes       # articles and their classification
     done = await analyzer.analyse_feed(..., classify=False)      # or parse only, then
@@ -10,12 +11,13 @@
 
 feedparser and the classifier are pure Python: in one process they share one core however
 many threads run them (12-20 ms of CPU per 30-item feed), so a round of a thousand feeds
-spreads them over worker processes. Both steps are pure (bytes in, dataclasses out); the
-store and the network stay in the parent. A feed seen for the first time (every feed of a
-first round) is parsed and classified in one call; one with stored articles is parsed first,
-and only the articles the store does not know yet are classified. The event loop only awaits,
-never computes. A worker process that dies takes the pool with it: the analyzer then says so
-and goes on in a thread.
+spreads them over worker processes, started when the first body is to be parsed (a round
+that is all 304s starts none) and kept until close(). Both steps are pure (bytes in,
+dataclasses out); the store and the network stay in the parent. A feed seen for the first
+time (every feed of a first round) is parsed and classified in one call; one with stored
+articles is parsed first, and only the articles the store does not know yet are classified.
+The event loop only awaits, never computes. A worker process that dies takes the pool with
+it: the analyzer then says so and goes on in a thread.
 """
 
 from __future__ import annotations
@@ -91,20 +93,33 @@ class Analyzer:
 
     def __init__(self, taxonomy: Taxonomy, *, processes: int = 0) -> None:
         self.taxonomy = taxonomy
+        self.processes = processes if processes > 1 else 0
         self._pool: Executor | None = None
+        self._started = False  # once started, broken or closed, the pool is not started again
         # Calls go to the pool in batches: at most 2 batches per process in flight, and
         # what waits meanwhile travels together (one pickle and one wake-up per batch).
         self._waiting: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._in_flight, self._limit = 0, 2 * processes
-        if processes > 1:
-            # spawn: each worker is a fresh interpreter that imports only what parsing and
-            # classifying need, not a copy of a parent with threads, sockets and a database
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(processes, mp_context=context,
-                                             initializer=_start_worker,
-                                             initargs=portable(taxonomy))
-            for _ in range(processes):  # start the workers now, while the first feeds load
-                self._pool.submit(_ready)
+
+    @property
+    def running(self) -> bool:
+        """Whether worker processes are up (started, and neither broken nor closed)."""
+        return self._pool is not None
+
+    def start(self) -> None:
+        """Start the worker processes, if this analyzer has any and they never ran; the
+        first call that needs them does this, so a round of 304s costs no process."""
+        if self._started or not self.processes:
+            return
+        self._started = True
+        # spawn: each worker is a fresh interpreter that imports only what parsing and
+        # classifying need, not a copy of a parent with threads, sockets and a database
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(self.processes, mp_context=context,
+                                         initializer=_start_worker,
+                                         initargs=portable(self.taxonomy))
+        for _ in range(self.processes):  # all of them now, while the other feeds load
+            self._pool.submit(_ready)
 
     def __enter__(self) -> Analyzer:
         return self
@@ -113,6 +128,7 @@ class Analyzer:
         self.close()
 
     def close(self) -> None:
+        self._started = True  # closed for good: later calls (none are expected) use a thread
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -137,6 +153,7 @@ class Analyzer:
                                functools.partial(analyse_all, articles, self.taxonomy))
 
     async def _run(self, in_pool: Callable[[], T], in_thread: Callable[[], T]) -> T:
+        self.start()
         if self._pool is not None:
             future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
             self._waiting.append((in_pool, future))

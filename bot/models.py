@@ -10,6 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+# Consecutive failures after which a feed is reported as failing: logged at ERROR
+# (bot/pipeline.py) and shown as FAILING by `status` (bot/status.py). fetching.md: report
+# the feed after repeated failures, never drop it silently.
+FAILING_AFTER = 3
+
 
 @dataclass(frozen=True, slots=True)
 class Article:
@@ -60,17 +65,14 @@ class FetchResult:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     final_url: str = ""               # where the body came from after redirects
-    permanent_url: str | None = None  # new URL to store: every hop was 301/308
+    permanent_url: str | None = None  # every hop was 301/308 and it answered 200/304:
+                                      # stored once the body parsed too (plan_next)
     error: str | None = None
-    error_kind: str | None = None     # timeout, connect, too-large, http, redirect, ...
+    error_kind: str | None = None     # timeout, connect, too-large, http, gone, redirect,
+                                      # internal (a bug on our side, bot/pipeline.py)
     retry_after: float | None = None  # seconds the server asked us to wait
     max_age: float | None = None      # Cache-Control max-age / Expires, seconds
-    elapsed: float = 0.0
     bytes_received: int = 0
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
 
     @property
     def ok(self) -> bool:
@@ -97,6 +99,7 @@ class FeedState:
     disabled_reason: str | None = None
     articles: int = 0
     last_warning: str | None = None   # the last fetch parsed, but: malformed XML, ...
+    ttl_minutes: int | None = None    # the feed's RSS <ttl> when it last sent a body
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class OutboxMessage:
     article_ids: tuple[int, ...]
     attempts: int = 0
     not_before: datetime | None = None
+    parts: tuple[str, ...] = ()       # sent as plain text in these parts (outbox.py) ...
+    parts_sent: int = 0               # ... of which this many went out
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,14 @@
 httpx's connection pool (httpcore) looks at every pooled connection for every request it
 places, and asks each socket whether it is still readable: with a pool as large as the round's
 concurrency (200 connections to 100 origins), connection bookkeeping costs more CPU than
-parsing the feeds. `OriginPools` is an httpx transport that keeps one httpcore pool of at most
-`per_origin` connections per (scheme, host, port), so each request looks at two connections
-at most, and closes the least recently used idle pools past `keep` so that a round over a
-thousand origins does not hold two thousand sockets open.
+parsing the feeds. `OriginPools` is an httpx transport that keeps one httpcore pool per
+(scheme, host, port), with at most `keepalive` idle connections kept, and closes the least
+recently used idle pools past `keep` so that a round over a thousand origins does not hold
+two thousand sockets open. It does not limit requests per origin: its caller does
+(bot/fetch.py's Fetcher, which sends at most `per_origin` at once, so each request here
+looks at two connections at most).
 
-    client = httpx.AsyncClient(transport=OriginPools(per_origin=2, keep=200))
+    transport = OriginPools(keepalive=2, keep=200)
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ import httpx
 Origin = tuple[str, str, int]
 
 
-def origin_of(url: httpx.URL) -> Origin:
+def origin_of(url: httpx.URL | str) -> Origin:
+    """(scheme, host, port): the unit of the per-origin limit and of the pools here."""
+    if isinstance(url, str):
+        url = httpx.URL(url)
     port = url.port or (443 if url.scheme == "https" else 80)
     return url.scheme, url.host.lower(), port
 
 
 class OriginPools(httpx.AsyncBaseTransport):
-    """Routes each request to its origin's own pool of `per_origin` connections."""
+    """Routes each request to its origin's own pool, which keeps `keepalive` connections."""
 
-    def __init__(self, *, per_origin: int = 2, keep: int = 100,
+    def __init__(self, *, keepalive: int = 2, keep: int = 100,
                  keepalive_expiry: float = 5.0) -> None:
-        self.per_origin = per_origin
+        self.keepalive = keepalive
         self.keep = max(1, keep)
         self.keepalive_expiry = keepalive_expiry
         self._pools: OrderedDict[Origin, httpx.AsyncHTTPTransport] = OrderedDict()
@@ -48,8 +53,8 @@ class OriginPools(httpx.AsyncBaseTransport):
     def _pool(self, key: Origin) -> httpx.AsyncHTTPTransport:
         pool = self._pools.get(key)
         if pool is None:
-            limits = httpx.Limits(max_connections=self.per_origin,
-                                  max_keepalive_connections=self.per_origin,
+            limits = httpx.Limits(max_connections=None,  # the caller limits requests
+                                  max_keepalive_connections=self.keepalive,
                                   keepalive_expiry=self.keepalive_expiry)
             verify: ssl.SSLContext | bool = self._tls_context() if key[0] == "https" else False
             pool = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
@@ -79,6 +84,12 @@ class OriginPools(httpx.AsyncBaseTransport):
             if idle is None:
                 break
             await self._pools.pop(idle).aclose()
+
+    async def close_idle(self) -> None:
+        """Close every pool with no request in flight (their kept-alive connections); new
+        ones open as requests come, with the same TLS context."""
+        for key in [k for k in self._pools if k not in self._busy]:
+            await self._pools.pop(key).aclose()
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), OrderedDict()

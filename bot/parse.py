@@ -68,12 +68,13 @@ def parse_feed(body: bytes, *, feed: str, url: str, headers: Mapping[str, str] |
         reason = _bozo_message(parsed.bozo_exception) if parsed.bozo else "no feed found"
         raise ParseError(f"not a feed: {reason}")
     meta = parsed.feed
-    declared = language or meta.get("language") or None
+    feed_language = meta.get("language") or None
     articles: list[Article] = []
     seen: set[str] = set()
     for entry in parsed.entries:
         try:
-            article = _article(entry, feed=feed, base=url, fetched=fetched, language=declared)
+            article = _article(entry, feed=feed, base=url, fetched=fetched,
+                               configured=language, feed_language=feed_language)
         except ValueError as exc:
             warnings.append(f"skipped an entry: {exc}")
             continue
@@ -81,15 +82,22 @@ def parse_feed(body: bytes, *, feed: str, url: str, headers: Mapping[str, str] |
             continue
         seen.add(article.guid)
         articles.append(article)
-    ttl = meta.get("ttl")
     return ParsedFeed(articles=articles, title=to_text(meta.get("title", "")),
-                      language=declared,
-                      ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.isdigit() else None,
+                      language=language or feed_language, ttl_minutes=_ttl(meta.get("ttl")),
                       warnings=warnings)
 
 
+def _ttl(value: object) -> int | None:
+    """RSS <ttl> in minutes: ASCII digits only ('²' is a digit to str.isdigit, not to int).
+    An absurdly long number becomes 10**18 (it fits SQLite's integers; fetch.py caps the
+    wait at 24 h) rather than going past int()'s limit on digits."""
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        return None
+    return int(value) if len(value) <= 18 else 10**18
+
+
 def _article(entry: Any, *, feed: str, base: str, fetched: datetime,
-             language: str | None) -> Article:
+             configured: str | None, feed_language: str | None) -> Article:
     title = _field_text(entry, "title")
     summary = _summary(entry)
     link = clean_url(entry.get("link", ""), base)
@@ -98,10 +106,13 @@ def _article(entry: Any, *, feed: str, base: str, fetched: datetime,
         raise ValueError(f"entry {guid or '?'} has no title and no summary")
     if not guid:
         guid = "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
-    entry_lang = (entry.get("title_detail") or {}).get("language") or language
+    # README: a language set in the config is trusted, over what the entry says (its
+    # xml:lang, or feedparser's default from the Content-Language header) and the feed's own
+    entry_language = (dict.get(entry, "title_detail") or {}).get("language")
     return Article(feed=feed, guid=guid[:1000], url=link, title=title[:500], summary=summary,
                    published=sane_published(_published(entry), fetched),
-                   language=entry_lang, author=to_text(entry.get("author", ""))[:200])
+                   language=configured or entry_language or feed_language,
+                   author=to_text(entry.get("author", ""))[:200])
 
 
 def _published(entry: Any) -> datetime | None:

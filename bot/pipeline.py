@@ -3,8 +3,9 @@
     poll_round   fetch due feeds concurrently (polite: bot/fetch.py) -> parse, detect
                  language, classify (off the event loop: bot/ingest.py) -> store (StoreWriter:
                  one thread, many feeds per transaction) -> next fetch time per feed
+    Poller       the fetcher and analyzer that the service's rounds share, for its lifetime
     due_feeds, first_fetch_times   which feeds a round fetches; when new feeds start
-    compose, queue_digest, queue_alerts   digests and alerts: bot/delivery.py (re-exported)
+    compose, queue_digest, queue_alerts   digests and alerts: in bot/delivery.py
 (bot/outbox.py sends the outbox.)
 
 One failing feed is recorded on that feed and reported; it never stops the others, and a
@@ -14,6 +15,7 @@ round always completes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -24,7 +26,7 @@ from bot.config import Config, FeedConfig
 from bot.errors import ParseError, redact
 from bot.fetch import Fetcher, plan_next
 from bot.ingest import Analyzer, default_processes
-from bot.models import Article, Classification, FeedState, FetchResult
+from bot.models import FAILING_AFTER, Article, Classification, FeedState, FetchResult
 from bot.parse import ParsedFeed
 from bot.store import Store
 
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-FAILURES_REPORTED = 3             # consecutive failures before a feed is logged at ERROR
 POOL_MIN_FEEDS = 50               # rounds at least this big parse in worker processes
 FIRST_FETCH_STEP = timedelta(seconds=2)  # new feeds start this far apart (run service)
 
@@ -127,7 +128,9 @@ async def poll_round(config: Config, store: Store, *, clock: Clock = utcnow,
 
     A manual round (`poll`) fetches every enabled feed; the service's rounds only the due
     ones, and the first time it sees new feeds it spreads them out (first_fetch_times).
-    Rounds of POOL_MIN_FEEDS feeds or more parse in worker processes (bot/ingest.py)."""
+    A fetcher or analyzer passed in stays open (the service keeps them: Poller); one made
+    here is closed when the round ends (make_analyzer: worker processes for rounds of
+    POOL_MIN_FEEDS feeds or more, started only when a body is to be parsed)."""
     rng = rng or random.Random()
     states = await asyncio.to_thread(_load_states, config, store)
     now = clock()
@@ -137,21 +140,53 @@ async def poll_round(config: Config, store: Store, *, clock: Clock = utcnow,
     report = RoundReport(skipped=skipped)
     if not due:
         return report
-    own_fetcher, own_analyzer = fetcher is None, analyzer is None
-    fetcher = fetcher or make_fetcher(config)
-    if analyzer is None:
-        big = len(due) >= POOL_MIN_FEEDS and default_processes() > 1
-        analyzer = Analyzer(config.taxonomy, processes=default_processes() if big else 0)
-    round_ = _Round(config, store, fetcher, analyzer, StoreWriter(store), clock, rng)
-    try:
+    # each one made here is closed, whatever happens to the round or to closing the other:
+    # a fetcher that fails to close must not leave parse worker processes running
+    async with contextlib.AsyncExitStack() as owned:
+        if fetcher is None:
+            fetcher = make_fetcher(config)
+            owned.push_async_callback(fetcher.aclose)
+        if analyzer is None:
+            analyzer = make_analyzer(config, feeds=len(due))
+            owned.push_async_callback(asyncio.to_thread, analyzer.close)
+        round_ = _Round(config, store, fetcher, analyzer, StoreWriter(store), clock, rng)
         report.outcomes = list(await asyncio.gather(*(
             round_.guarded(feed, state) for feed, state in due)))
-    finally:
-        if own_fetcher:
-            await fetcher.aclose()
-        if own_analyzer:
-            await asyncio.to_thread(analyzer.close)
     return report
+
+
+class Poller:
+    """What the service's polling rounds share for its lifetime: one Fetcher (its TLS
+    context; connections are kept alive within a round, as keep-alive expires long before
+    the next) and one Analyzer (its worker processes, started at the first body to parse:
+    rounds of 304s start none). Everything it holds is its own.
+
+        poller = Poller(config)
+        report = await poller.poll(store, clock=clock)    # every round
+        await poller.aclose()                             # when the service stops
+    """
+
+    def __init__(self, config: Config, *, fetcher: Fetcher | None = None,
+                 analyzer: Analyzer | None = None) -> None:
+        self.config = config
+        self.fetcher = fetcher or make_fetcher(config)
+        self.analyzer = analyzer or make_analyzer(
+            config, feeds=sum(f.enabled for f in config.feeds))
+
+    async def poll(self, store: Store, *, clock: Clock = utcnow, manual: bool = False,
+                   rng: random.Random | None = None) -> RoundReport:
+        """One round (poll_round); its connections are closed when it ends."""
+        try:
+            return await poll_round(self.config, store, clock=clock, manual=manual,
+                                    fetcher=self.fetcher, analyzer=self.analyzer, rng=rng)
+        finally:
+            await self.fetcher.close_idle()
+
+    async def aclose(self) -> None:
+        """Close both, each even when closing the other fails (that error is raised after)."""
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(asyncio.to_thread, self.analyzer.close)
+            stack.push_async_callback(self.fetcher.aclose)
 
 
 def _load_states(config: Config, store: Store) -> dict[str, FeedState]:
@@ -177,6 +212,14 @@ def make_fetcher(config: Config) -> Fetcher:
                    connect_timeout=s.connect_timeout.total_seconds(),
                    timeout=s.timeout.total_seconds(), max_bytes=s.max_bytes,
                    max_redirects=s.max_redirects, user_agent=s.user_agent)
+
+
+def make_analyzer(config: Config, *, feeds: int) -> Analyzer:
+    """For rounds of `feeds` feeds: one worker process per core from POOL_MIN_FEEDS feeds on
+    (started at the first body to parse), else a worker thread."""
+    cores = default_processes()
+    big = feeds >= POOL_MIN_FEEDS and cores > 1
+    return Analyzer(config.taxonomy, processes=cores if big else 0)
 
 
 @dataclass
@@ -206,9 +249,8 @@ class _Round:
         done = await self.analyzer.analyse_feed(result.body, feed=feed.name, url=url,
                                                 headers=result.headers, fetched=now,
                                                 language=feed.language, classify=False)
-        known = await asyncio.to_thread(self.store.known_guids, feed.name,
-                                        [a.guid for a in done.parsed.articles])
-        fresh = [a for a in done.parsed.articles if a.guid not in known]
+        fresh = await asyncio.to_thread(_not_stored, self.store, feed.name,
+                                        done.parsed.articles)
         return done.parsed, list(zip(fresh, await self.analyzer.classify(fresh), strict=True))
 
     async def guarded(self, feed: FeedConfig, state: FeedState) -> FeedOutcome:
@@ -218,12 +260,14 @@ class _Round:
         except Exception as exc:
             log.exception("feed %s: unexpected error; the other feeds go on", feed.name)
             error = redact(f"internal error: {type(exc).__name__}: {exc}")[:300]
+            # a failure like any other: the same backoff, counted towards FAILING_AFTER
+            failed = FetchResult(feed=feed.name, url=state.fetch_url, error=error,
+                                 error_kind="internal")
             now = self.clock()
-            failed = replace(state, last_status="internal error", last_error=error,
-                             last_fetch=now, failures=state.failures + 1,
-                             next_due=now + feed.interval)
             try:
-                await asyncio.to_thread(self.store.save_fetch, failed, [], now)
+                new_state = plan_next(state, failed, now=now, interval=feed.interval,
+                                      jitter=self.config.fetch.jitter, rng=self.rng)
+                await asyncio.to_thread(self.store.save_fetch, new_state, [], now)
             except Exception:
                 log.exception("feed %s: cannot record the error either", feed.name)
             return FeedOutcome(feed=feed.name, status="internal error", error=error)
@@ -240,10 +284,10 @@ class _Round:
                 parsed, items = await self.analyse(feed, state, result, now)
             except ParseError as exc:
                 parse_error = str(exc)
-        ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         new_state = plan_next(state, result, now=now, interval=feed.interval,
                               jitter=self.config.fetch.jitter, rng=self.rng,
-                              parse_error=parse_error, ttl=ttl)
+                              parse_error=parse_error,
+                              ttl_minutes=parsed.ttl_minutes if parsed else None)
         if parsed is not None:
             new_state = replace(new_state,
                                 last_warning="; ".join(parsed.warnings)[:500] or None)
@@ -257,6 +301,15 @@ class _Round:
                                if i is not None)
         _log_outcome(feed, state, new_state, result, outcome)
         return outcome
+
+
+def _not_stored(store: Store, feed: str, articles: list[Article]) -> list[Article]:
+    """The articles add_articles would store: not this feed's by guid, nor any feed's by
+    URL (a story another feed stored first is skipped there, so it is not classified)."""
+    known = store.known_guids(feed, [a.guid for a in articles])
+    fresh = [a for a in articles if a.guid not in known]
+    urls = store.known_urls([a.url for a in fresh if a.url])
+    return [a for a in fresh if not (a.url and a.url in urls)]
 
 
 Saved = list[int | None]
@@ -302,23 +355,18 @@ class StoreWriter:
 
 def _log_outcome(feed: FeedConfig, old: FeedState, new: FeedState, result: FetchResult,
                  outcome: FeedOutcome) -> None:
-    if result.permanent_url and result.permanent_url != old.fetch_url:
+    if new.fetch_url != old.fetch_url:
         log.warning("feed %s moved permanently (HTTP 301/308) from %s to %s; fetching it "
                     "there from now on (update feeds.yaml)", feed.name, old.fetch_url,
-                    result.permanent_url)
+                    new.fetch_url)
     for warning in outcome.warnings:  # kept on the feed too: `status` shows the last ones
         log.info("feed %s: %s", feed.name, warning)
     if new.disabled and not old.disabled:
         log.error("feed %s disabled: %s", feed.name, new.last_error)
     elif outcome.error:
-        level = logging.ERROR if new.failures >= FAILURES_REPORTED else logging.WARNING
+        level = logging.ERROR if new.failures >= FAILING_AFTER else logging.WARNING
         log.log(level, "feed %s failed (%d in a row; next try %s): %s", feed.name,
                 new.failures, f"{new.next_due:%Y-%m-%d %H:%M} UTC" if new.next_due else "never",
                 outcome.error)
-    elif old.failures >= FAILURES_REPORTED:
+    elif old.failures >= FAILING_AFTER:
         log.warning("feed %s works again after %d failures", feed.name, old.failures)
-
-
-# --------------------------------------------------------------------------- digests
-# issue 5: digests and alerts live in bot/delivery.py; re-exported here for existing callers.
-from bot.delivery import compose, queue_alerts, queue_digest, select  # noqa: E402, F401

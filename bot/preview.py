@@ -35,6 +35,7 @@ class Planned:
 class ChannelPreview:
     channel: ChannelConfig
     chat: str
+    timezone: str    # the digest's (config.channel_timezone)
     blocked: str | None
     messages: list[Planned]
 
@@ -48,6 +49,7 @@ def previews(config: Config, store: Store, channels: Sequence[ChannelConfig], *,
         new = [] if info.get("blocked") else \
             [Planned(m.text, "digest", False) for m in compose(config, store, channel, now=now)]
         out.append(ChannelPreview(channel, store.channel_chat(channel.name, channel.chat),
+                                  config.channel_timezone(channel),
                                   info.get("blocked_reason") if info.get("blocked") else None,
                                   waiting + new))
     return out
@@ -117,9 +119,9 @@ def write_preview(config: Config, store: Store, path: Path, *, now: datetime,
 
 
 def _section(p: ChannelPreview) -> str:
-    ch = p.channel
+    ch, timezone = p.channel, p.timezone
     about = (f"{html.escape(str(p.chat))} · {len(p.messages)} message(s) · digest "
-             f"{html.escape(str(ch.digest))} ({html.escape(ch.timezone or 'default timezone')})"
+             f"{html.escape(str(ch.digest))} ({html.escape(timezone)})"
              f" · languages {html.escape(', '.join(ch.languages))}")
     parts = [f"<section><h2>{html.escape(ch.name)}</h2><p class=about>{about}</p>"]
     if p.blocked:

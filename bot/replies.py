@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.chats import digest_off
+from bot.chats import digest_off, timezone_of
 from bot.config import Config
 from bot.digest import (
     FLAGS,
@@ -42,7 +42,8 @@ def chat_state(settings: ChatSettings | None, config: Config, language: str) -> 
     state = text(language, "state_on",
                  topics=topic_names(settings.topics, config.taxonomy, language),
                  languages=" ".join(FLAGS[lang] for lang in settings.languages),
-                 digest=escape(settings.digest), timezone=escape(config.timezone))
+                 digest=escape(settings.digest),
+                 timezone=escape(timezone_of(settings, config)))
     if digest_off(settings):
         state += "\n" + text(language, "state_paused")
     return state

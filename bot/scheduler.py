@@ -8,8 +8,13 @@ polls Telegram in the same loop (cmd_run); `refresh_chat` reschedules a chat who
 settings changed, `fail` stops the service on a fatal Telegram error. Every job runs as an
 asyncio task wrapped so that one failure is logged, not fatal; a job still running is not
 started twice.
-feedparser and the classifier run in a worker thread (pipeline.poll_round), so the loop never
-stalls and Telegram commands stay responsive.
+feedparser and the classifier run in a worker thread (pipeline.poll_round), and so do
+clustering and queueing digests and alerts and the outbox's database work (the Store is
+thread-safe; another thread may hold it for a while), so the loop never stalls and Telegram
+commands stay responsive; the Telegram sends themselves run on the loop.
+On stop (SIGTERM, SIGINT) polling and digest jobs are cancelled, but a message that is with
+Telegram is finished and recorded as sent (for at most STOP_GRACE seconds), so a restart
+does not send it again; the rest of the outbox goes at the next start.
 """
 
 from __future__ import annotations
@@ -25,17 +30,18 @@ import schedule
 
 from bot.chats import channel_for, channel_name
 from bot.config import ChannelConfig, Config
-from bot.delivery import queue_all_alerts
+from bot.delivery import queue_all_alerts, queue_digest
 from bot.errors import FatalNotifyError
 from bot.notify import Notifier
 from bot.outbox import deliver
-from bot.pipeline import Clock, poll_round, queue_digest, utcnow
+from bot.pipeline import Clock, Poller, utcnow
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 POLL_TICK = 30      # seconds between looks at which feeds are due
 DELIVER_TICK = 20   # seconds between looks at the outbox
+STOP_GRACE = 20     # seconds a stop waits for the message in flight (docker: 30 s, deploy/)
 
 
 def add_digest_jobs(scheduler: schedule.Scheduler, channel: ChannelConfig, timezone: str,
@@ -67,6 +73,9 @@ class Service:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._fatal: BaseException | None = None
         self._sending = asyncio.Lock()  # one outbox sender at a time: no message sent twice
+        self._delivery: asyncio.Task[None] | None = None  # the outbox round now running
+        self.stopping = asyncio.Event()  # set by run() on stop: no new message is started
+        self.poller = Poller(config)  # one fetcher and parse pool for the service's lifetime
 
     def setup(self) -> None:
         self.scheduler.clear()
@@ -94,7 +103,7 @@ class Service:
 
     async def chat_digest(self, chat_id: int) -> None:
         """A chat's digest with its settings as they are now; none when it unsubscribed."""
-        settings = self.store.chat_settings(chat_id)
+        settings = await asyncio.to_thread(self.store.chat_settings, chat_id)
         if settings is not None and settings.subscribed:
             await self.digest(channel_for(settings))
 
@@ -127,26 +136,61 @@ class Service:
             log.exception("job %s failed; the service goes on", name)
 
     async def poll(self) -> None:
-        report = await poll_round(self.config, self.store, clock=self.clock, manual=False)
+        report = await self.poller.poll(self.store, clock=self.clock)
         if report.outcomes:
             log.info("%s", report.summary())
         if self.heartbeat:
             self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
             self.heartbeat.write_text(datetime.now(UTC).isoformat(timespec="seconds"))
         # issue 5: instant alerts go out right after the round that found them
-        if report.relevant and queue_all_alerts(self.config, self.store, now=self.clock()):
+        if report.relevant and await asyncio.to_thread(queue_all_alerts, self.config,
+                                                       self.store, now=self.clock()):
             await self.deliver()
 
     async def digest(self, channel: ChannelConfig) -> None:
-        messages = queue_digest(self.config, self.store, channel, now=self.clock())
+        messages = await asyncio.to_thread(queue_digest, self.config, self.store, channel,
+                                           now=self.clock())
         log.info("digest for %s: %d messages queued", channel.name, len(messages))
         await self.deliver()
 
     async def deliver(self) -> None:
+        """Send what is queued. The round is a task of its own: a caller cancelled because
+        the service stops does not cancel a send that is with Telegram (run() waits for it)."""
         async with self._sending:
-            report = await deliver(self.store, self.notifier, clock=self.clock)
-        if report.sent or report.failed:
-            log.info("sent %d messages, %d failed", report.sent, report.failed)
+            if self.stopping.is_set():
+                return
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver_round())
+            await asyncio.shield(self._delivery)
+
+    async def _deliver_round(self) -> None:
+        report = await deliver(self.store, self.notifier, clock=self.clock, stop=self.stopping)
+        for old, new in report.moved_chats:  # a group became a supergroup: its digest moves
+            self.refresh_chat(old)
+            self.refresh_chat(new)
+        if report.sent or report.failed or report.rejected:
+            log.info("sent %d messages, %d failed, %d refused", report.sent, report.failed,
+                     report.rejected)
+
+    async def _stop_jobs(self) -> None:
+        """Cancel polling and digests; let the outbox finish the message in flight, for at
+        most STOP_GRACE seconds (cancelled later, it may be sent again after a restart)."""
+        self.stopping.set()
+        delivery = self._delivery
+        busy = delivery is not None and not delivery.done()
+        log.info("stopping%s", f": finishing the message being sent (at most {STOP_GRACE} s)"
+                 if busy else "")
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if delivery is not None and busy:
+            done, _ = await asyncio.wait({delivery}, timeout=STOP_GRACE)
+            if not done:
+                log.warning("the message being sent did not finish within %d s; it may be "
+                            "sent again after the restart", STOP_GRACE)
+                delivery.cancel()
+            results = await asyncio.gather(delivery, return_exceptions=True)
+            if isinstance(results[0], FatalNotifyError) and self._fatal is None:
+                self._fatal = results[0]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick the scheduler until `stop` is set or a fatal Telegram error occurs."""
@@ -157,8 +201,7 @@ class Service:
             self.scheduler.run_pending()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-        for task in self._running.values():
-            task.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self._stop_jobs()
+        await self.poller.aclose()  # its connections and parse workers, once polling stopped
         if self._fatal is not None:
             raise self._fatal

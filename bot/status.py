@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Config
+from bot.models import FAILING_AFTER
 from bot.store import Store, from_iso, iso
-
-FAILING_AFTER = 3  # consecutive failures; the same threshold logs at ERROR (bot/pipeline.py)
 
 
 def feed_state_word(disabled: bool, failures: int) -> str:

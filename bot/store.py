@@ -101,9 +101,24 @@ def _m5_fts_in_batches(db: sqlite_utils.Database) -> None:
     db.execute("DROP TRIGGER IF EXISTS articles_ai")
 
 
+def _m6_feed_ttl(db: sqlite_utils.Database) -> None:
+    """The feed's RSS <ttl> (minutes), so that it still counts after a 304, which has no
+    body to read it from (fetching.md: honour <ttl>)."""
+    db.table("feeds").add_column("ttl_minutes", int)
+
+
+def _m7_outbox_parts(db: sqlite_utils.Database) -> None:
+    """A message sent as plain text in parts (Telegram could not take its HTML): the parts
+    and how many went out, so a later round goes on where it stopped instead of sending the
+    first parts again."""
+    db.table("outbox").add_column("parts", str)
+    db.table("outbox").add_column("parts_sent", int)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_chats,
                                                              _m3_feed_warning, _m4_delivery,
-                                                             _m5_fts_in_batches]
+                                                             _m5_fts_in_batches, _m6_feed_ttl,
+                                                             _m7_outbox_parts]
 
 
 class Store:
@@ -172,7 +187,8 @@ class Store:
                     self.db.table("feeds").update(name, {
                         "url": url, "fetch_url": url, "etag": None, "last_modified": None,
                         "failures": 0, "disabled": 0, "disabled_reason": None,
-                        "retry_after_until": None, "next_due": None, "in_config": 1})
+                        "retry_after_until": None, "next_due": None, "ttl_minutes": None,
+                        "in_config": 1})
                 elif not row["in_config"]:
                     self.db.table("feeds").update(name, {"in_config": 1})
             for name, row in rows.items():
@@ -216,12 +232,12 @@ class Store:
                 "UPDATE feeds SET fetch_url = ?, etag = ?, last_modified = ?, last_status = ?,"
                 " last_error = ?, last_warning = ?, last_fetch = ?, last_success = ?,"
                 " failures = ?, next_due = ?, retry_after_until = ?, disabled = ?,"
-                " disabled_reason = ? WHERE name = ?",
+                " disabled_reason = ?, ttl_minutes = ? WHERE name = ?",
                 [state.fetch_url, state.etag, state.last_modified, state.last_status,
                  state.last_error, state.last_warning, iso(state.last_fetch),
                  iso(state.last_success), state.failures, iso(state.next_due),
                  iso(state.retry_after_until), int(state.disabled), state.disabled_reason,
-                 state.name])
+                 state.ttl_minutes, state.name])
 
     def save_fetch(self, state: FeedState, items: Sequence[tuple[Article, Classification]],
                    fetched: datetime) -> list[int | None]:
@@ -254,6 +270,17 @@ class Store:
                 found.update(r[0] for r in self.db.execute(
                     f"SELECT guid FROM articles WHERE feed = ? AND guid IN ({marks})",
                     [feed, *chunk]).fetchall())
+            return found
+        return self._read(read)
+
+    def known_urls(self, urls: Sequence[str]) -> set[str]:
+        """The URLs some stored article (of any feed) has: add_articles skips those."""
+        def read() -> set[str]:
+            found: set[str] = set()
+            for chunk in _chunks([u for u in urls if u], 500):
+                marks = ",".join("?" * len(chunk))
+                found.update(r[0] for r in self.db.execute(
+                    f"SELECT url FROM articles WHERE url IN ({marks})", chunk).fetchall())
             return found
         return self._read(read)
 
@@ -388,6 +415,22 @@ class Store:
                             " not_before = ?, status = ? WHERE id = ?",
                             [error, iso(not_before), status, outbox_id])
 
+    def start_plain_parts(self, outbox_id: int, parts: Sequence[str]) -> None:
+        """The message goes out as these plain-text parts from now on, none sent yet."""
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET parts = ?, parts_sent = 0 WHERE id = ?",
+                            [json.dumps(list(parts), ensure_ascii=False), outbox_id])
+
+    def mark_parts_sent(self, outbox_id: int, count: int) -> None:
+        """The first `count` plain-text parts are with Telegram (the last one: mark_sent)."""
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET parts_sent = ? WHERE id = ?", [count, outbox_id])
+
+    def mark_failed(self, outbox_id: int, error: str) -> None:
+        """Telegram refused this message for good: it leaves the queue (status 'failed', with
+        the reason), the messages after it go on."""
+        self.mark_attempt(outbox_id, error, None, status="failed")
+
     def outbox_counts(self) -> dict[str, dict[str, int]]:
         def read() -> dict[str, dict[str, int]]:
             out: dict[str, dict[str, int]] = {}
@@ -422,6 +465,39 @@ class Store:
     def move_channel(self, channel: str, old_chat: str, new_chat: str) -> None:
         """A group became a supergroup: its pending messages go to the new id from now on."""
         self.set_channel(channel, chat=new_chat, moved_from=old_chat)
+
+    def move_chat(self, old_id: int, new_id: int, *, old_channel: str,
+                  new_channel: str) -> bool:
+        """A group that subscribed with the bot commands became a supergroup: its settings,
+        its channel state, its outbox and the articles it had move to the new id, in one
+        transaction (settings the new chat made itself win). False when there was nothing
+        to move (done already)."""
+        with self.transaction():
+            db = self.db
+            found = [db.execute(f"SELECT count(*) FROM {table} WHERE {key} = ?",
+                                [value]).fetchone()[0]
+                     for table, key, value in (("chats", "chat_id", old_id),
+                                               ("channels", "name", old_channel),
+                                               ("outbox", "channel", old_channel),
+                                               ("deliveries", "channel", old_channel))]
+            if not any(found):
+                return False
+            statements: list[tuple[str, list[Any]]] = [
+                    ("UPDATE OR IGNORE chats SET chat_id = ? WHERE chat_id = ?", [new_id, old_id]),
+                    ("DELETE FROM chats WHERE chat_id = ?", [old_id]),
+                    ("UPDATE OR IGNORE channels SET name = ? WHERE name = ?",
+                     [new_channel, old_channel]),
+                    ("DELETE FROM channels WHERE name = ?", [old_channel]),
+                    ("UPDATE outbox SET channel = ? WHERE channel = ?", [new_channel, old_channel]),
+                    ("UPDATE outbox SET chat = ? WHERE channel = ? AND status = 'pending'",
+                     [str(new_id), new_channel]),
+                    ("UPDATE OR IGNORE deliveries SET channel = ? WHERE channel = ?",
+                     [new_channel, old_channel]),
+                    ("DELETE FROM deliveries WHERE channel = ?", [old_channel])]
+            for sql, params in statements:
+                db.execute(sql, params)
+            db.table("channels").upsert({"name": new_channel, "chat": str(new_id)}, pk="name")
+        return True
 
     def block_channel(self, channel: str, reason: str, *, now: datetime,
                       retry_at: datetime) -> None:
@@ -530,7 +606,8 @@ def _feed_state(row: dict[str, Any], articles: int) -> FeedState:
         last_success=from_iso(row["last_success"]), failures=row["failures"] or 0,
         next_due=from_iso(row["next_due"]), retry_after_until=from_iso(row["retry_after_until"]),
         disabled=bool(row["disabled"]), disabled_reason=row["disabled_reason"],
-        last_warning=row.get("last_warning"), articles=articles)
+        last_warning=row.get("last_warning"), ttl_minutes=row.get("ttl_minutes"),
+        articles=articles)
 
 
 def _json_list(values: Sequence[str]) -> str:
@@ -576,5 +653,7 @@ def _outbox(row: dict[str, Any]) -> OutboxMessage:
     return OutboxMessage(id=row["id"], channel=row["channel"], chat=row["chat"],
                          text=row["text"], kind=row["kind"],
                          article_ids=tuple(json.loads(row["article_ids"] or "[]")),
-                         attempts=row["attempts"] or 0, not_before=from_iso(row["not_before"]))
+                         attempts=row["attempts"] or 0, not_before=from_iso(row["not_before"]),
+                         parts=tuple(json.loads(row.get("parts") or "[]")),
+                         parts_sent=row.get("parts_sent") or 0)
 

@@ -17,23 +17,29 @@ Lines = dict[tuple[Any, ...], int]
 
 
 def load_yaml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """The data and the line of every key and item, from one parse: the node tree is
+    composed once, its lines indexed, and the data constructed from it (as safe_load would)."""
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        lines: dict[tuple[Any, ...], int] = {}
+        if node is not None:
+            # before constructing: construction merges `<<:` keys into the node in place
+            index_lines(node, (), lines, name)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=name, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=name) from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping (feeds:, channels:, ...)", file=name,
                           line=1)
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        index_lines(node, (), lines, name)
     return data, lines
 
 

@@ -103,6 +103,15 @@ def test_copies_of_one_link_count_as_the_same_story():
     assert explain(a, b) == "same URL"
 
 
+def test_links_that_differ_only_in_the_case_of_their_path_or_query_are_other_pages():
+    upper = story("Eerste kop", url="https://www.youtube.com/watch?v=AbC")
+    lower = story("Heel andere kop", feed="NOS", url="https://youtube.com/watch?v=abc")
+    assert canonical_url(upper.article.url) == "youtube.com/watch?v=AbC"
+    assert explain(upper, lower) is None
+    assert canonical_url("HTTPS://WWW.Example.COM/Nieuws/1/") == "example.com/Nieuws/1", \
+        "scheme and host are case-insensitive"
+
+
 def test_title_case_headlines_do_not_make_every_word_a_name():
     a = story("Regulators Will Review Your Data Practices Next Week", language="en",
               topics=("enforcement", "consent-rights"), feed="Outlet A")

@@ -399,3 +399,73 @@ def test_a_command_from_a_chat_that_had_blocked_the_bot_lets_its_digest_through_
         assert "Clearview" in s.replies(42)[-1].visible
     bot(scenario)
     assert not store.channel_info(channel_name(42)).get("blocked")
+
+
+def test_why_and_digest_answer_bad_arguments_with_a_clear_message(bot, caplog):
+    async def scenario(s: Session) -> None:
+        usage = await s.send("/why ²")                      # str.isdigit() says yes
+        assert "Usage: /why 123" in usage.visible
+        huge = await s.send("/why 99999999999999999999999")   # beyond SQLite's integers
+        assert huge.visible == "I have not stored that article."
+        broken = await s.send("/why http://[::1")
+        assert broken.visible == "That is not a valid link. Usage: /why https://…."
+        never = await s.send("/digest every 99999999999 hours")
+        assert "I don't know that schedule: every 99999999999 hours" in never.visible
+    bot(scenario)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_reply_telegram_rate_limits_goes_out_after_the_wait_without_an_apology(
+        bot, telegram, caplog):
+    async def scenario(s: Session) -> None:
+        telegram.state.faults.append(Fault(429, "Too Many Requests: retry after 1",
+                                           {"retry_after": 1}, chat=42))
+        answer = await s.send("/help")
+        assert "I follow Dutch and English tech news" in answer.visible
+        assert len(s.replies(42)) == 1
+    bot(scenario)
+    assert len([p for p in telegram.state.calls_to("sendMessage") if p["chat_id"] == "42"]) == 2
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+OLD_GROUP, SUPERGROUP = -4000123, -1004000123
+
+
+def test_a_subscribed_group_that_became_a_supergroup_keeps_its_subscription(bot, store,
+                                                                           telegram):
+    telegram.state.chat_admins.update({OLD_GROUP: {42}, SUPERGROUP: {42}})
+
+    async def scenario(s: Session) -> None:
+        await s.send("/subscribe enforcement", chat=group(OLD_GROUP), sender=user(42))
+        telegram.state.migrated[OLD_GROUP] = SUPERGROUP      # Telegram answers 400 from now
+        await s.service.chat_digest(OLD_GROUP)
+        assert "Clearview" in s.replies(SUPERGROUP)[-1].visible
+        assert s.service.scheduler.get_jobs(f"digest:{channel_name(OLD_GROUP)}") == []
+        assert s.service.scheduler.get_jobs(f"digest:{channel_name(SUPERGROUP)}")
+        shown = await s.send("/start", chat=group(SUPERGROUP), sender=user(42))
+        assert "This chat follows: ⚖️ Enforcement" in shown.visible
+        before = len(s.replies(SUPERGROUP))
+        await s.service.chat_digest(SUPERGROUP)
+        assert len(s.replies(SUPERGROUP)) == before, "the stories it had are not sent again"
+    bot(scenario)
+    assert store.chat_settings(OLD_GROUP) is None
+    moved = store.chat_settings(SUPERGROUP)
+    assert moved is not None and moved.topics == ("enforcement",)
+    assert store.pending() == []
+
+
+def test_the_migration_service_message_moves_a_groups_settings(bot, store, telegram):
+    telegram.state.chat_admins.update({OLD_GROUP: {42}, SUPERGROUP: {42}})
+
+    async def scenario(s: Session) -> None:
+        await s.send("/subscribe health", chat=group(OLD_GROUP), sender=user(42))
+        s.service_message(group(OLD_GROUP), migrate_to_chat_id=SUPERGROUP, **{"from": user(42)})
+        s.service_message(group(SUPERGROUP), migrate_from_chat_id=OLD_GROUP,
+                          **{"from": user(42)})
+        shown = await s.send("/start", chat=group(SUPERGROUP), sender=user(42))
+        assert "This chat follows: 🩺 Health" in shown.visible
+        assert s.service.scheduler.get_jobs(f"digest:{channel_name(OLD_GROUP)}") == []
+        assert s.service.scheduler.get_jobs(f"digest:{channel_name(SUPERGROUP)}")
+    bot(scenario)
+    assert store.chat_settings(OLD_GROUP) is None
+    assert [c.chat_id for c in store.all_chat_settings()] == [SUPERGROUP]

@@ -87,6 +87,42 @@ def test_interval_below_the_floor_is_refused(write_config):
     assert err.key == "feeds[0].interval" and "floor" in err.reason
 
 
+@pytest.mark.parametrize("key", ["timeout", "connect_timeout"])
+@pytest.mark.parametrize("value", ["0", "0s"])
+def test_a_fetch_timeout_of_zero_is_refused_with_its_line(write_config, key, value):
+    err = _error(write_config, f"fetch:\n  jitter: 0\n  {key}: {value}\n" + GOOD)
+    assert (err.line, err.key) == (3, f"fetch.{key}")
+    assert "must be more than 0" in err.reason
+    assert f"feeds.yaml:3: fetch.{key}: must be more than 0" in str(err)
+
+
+def test_an_interval_too_long_to_compute_with_is_refused(write_config):
+    err = _error(write_config, GOOD.replace("interval: 15m", "interval: 400d"))
+    assert err.key == "feeds[0].interval" and "ceiling" in err.reason
+    err = _error(write_config, GOOD.replace("interval: 15m", "interval: 99999999999999w"))
+    assert err.key == "feeds[0].interval" and "too long" in err.reason
+
+
+def test_yaml_merge_keys_load_and_lines_are_those_written(write_config):
+    """One parse gives both the data and the lines; the lines come from the node tree as
+    written, before a merge key (`<<:`) copies the anchored keys into the second feed."""
+    text = """\
+feeds:
+  - &tweakers
+    name: Tweakers
+    url: https://tweakers.net/feeds/mixed.xml
+    language: nl
+    interval: 30m
+  - <<: *tweakers
+    name: NOS Tech
+    url: https://feeds.nos.nl/nosnieuwstech
+"""
+    config = load_config(write_config(text), {})
+    nos = config.feeds[1]
+    assert (nos.name, nos.language, nos.interval) == ("NOS Tech", "nl", timedelta(minutes=30))
+    assert config.lines[("feeds", 1, "name")] == 8 and config.lines[("feeds", 0, "name")] == 3
+
+
 def test_non_http_url_and_bad_chat_are_refused(write_config):
     err = _error(write_config, GOOD.replace("https://tweakers.net/feeds/mixed.xml",
                                             "file:///etc/passwd"))

@@ -1,6 +1,7 @@
 """bot/outbox.py against the loopback fake Bot API, python-telegram-bot as the real client:
-429 storms, 5xx, a blocked chat, a migrated group, unparsable HTML, a lost answer, a crash in
-the middle of a digest. Waits go to a recording `sleep` and a controlled clock: no real time.
+429 storms, 5xx, a blocked chat, a migrated group, unparsable HTML, a message Telegram
+refuses, a lost answer, a crash in the middle of a digest, a stop while a message is in
+flight. Waits go to a recording `sleep` and a controlled clock: no real time.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from telegram.error import BadRequest
 
-from bot.digest import plain_text
+from bot.digest import plain_parts
 from bot.errors import FatalNotifyError
-from bot.notify import TelegramNotifier
+from bot.notify import ChatRejected, MessageRejected, TelegramNotifier, Unparsable, translate
 from bot.outbox import Retry, deliver
 from bot.ratelimit import RateLimits
 from bot.status import feed_status, format_status
 from bot.store import Store
 from tests.builders import NOW
-from tests.fakes.telegram_server import TOKEN, Fault
+from tests.fakes.telegram_server import TOKEN, Fault, Gate
 
 THROTTLED = Fault(429, "Too Many Requests: retry after 3", {"retry_after": 3})
 BAD_GATEWAY = Fault(502, "Bad Gateway")
@@ -62,6 +64,9 @@ class CrashAfterAccept:
 
     async def stop(self) -> None:
         await self.inner.stop()
+
+    def ready_in(self, chat: str) -> float:
+        return self.inner.ready_in(chat)
 
     async def send(self, chat: str, text: str, *, html: bool = True) -> int:
         self.calls += 1
@@ -205,26 +210,129 @@ def test_a_migrated_group_gets_its_new_id_stored_and_the_message_resent_there(st
 
 
 def test_a_message_telegram_cannot_parse_is_sent_as_plain_text(store, telegram):
-    broken = '<b>Bad <i>nesting</b></i> &nbsp; <a href="https://x.example/1">link</a>'
+    broken = ('<b>Bad <i>nesting</b></i> &amp; &nbsp; '
+              '<a href="https://x.example/1?id=1&amp;notify=1&amp;copy=2">link</a>')
     queue(store, [broken])
     report = asyncio.run(run(store, telegram, sleep=Sleeps()))
     assert report.sent == 1
     sent = telegram.state.sent
     assert [s.parse_mode for s in sent] == [None]
-    assert sent[0].text == plain_text(broken)
-    assert "link (https://x.example/1)" in sent[0].text
+    assert sent[0].text == "Bad nesting & \xa0 link (https://x.example/1?id=1&notify=1&copy=2)"
+
+
+LONG_LINES = [f'<a href="https://example.com/{n:03}?a=1&amp;not=2">Kop nummer {n}</a> — bron'
+              for n in range(140)]
+LONG_BROKEN = "<b>kapot\n" + "\n".join(LONG_LINES)  # no closing tag; with addresses > 4096
+LONG_PLAIN = "kapot\n" + "\n".join(f"Kop nummer {n} (https://example.com/{n:03}?a=1&not=2)"
+                                    " — bron" for n in range(140))
 
 
 def test_a_too_long_unparsable_message_is_sent_as_plain_text_in_parts(store, telegram):
-    lines = [f'<a href="https://example.com/{n:03}">Kop nummer {n}</a> — bron' for n in range(140)]
-    broken = "<b>kapot\n" + "\n".join(lines)  # no closing tag; with addresses > 4096
-    queue(store, [broken])
+    queue(store, [LONG_BROKEN])
     report = asyncio.run(run(store, telegram, sleep=Sleeps()))
     assert report.sent == 1
     parts = telegram.state.texts()
     assert len(parts) == 2
     assert all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in parts)
-    assert "\n".join(parts) == plain_text(broken), "nothing dropped"
+    assert "\n".join(parts) == LONG_PLAIN, "nothing dropped"
+
+
+def test_plain_text_parts_that_wait_go_on_from_the_part_they_got_to(tmp_path, telegram):
+    db = tmp_path / "bot.db"
+    first = Store(db)
+    queue(first, [LONG_BROKEN, "daarna"])
+    # the HTML is refused, part 1 goes, part 2 gets a 429 for an hour
+    telegram.state.faults.append(Fault(429, "Too Many Requests: retry after 3600",
+                                       {"retry_after": 3600}, skip=2))
+    clock = Clock()
+    report = asyncio.run(run(first, telegram, clock=clock, sleep=Sleeps()))
+    assert (report.sent, report.failed) == (0, 1)
+    [one] = telegram.state.texts()
+    first.close()
+
+    again = Store(db)  # a restart in between: where it got to is in SQLite
+    clock.now += timedelta(hours=1, seconds=1)
+    report = asyncio.run(run(again, telegram, clock=clock, sleep=Sleeps()))
+    assert report.sent == 2
+    assert telegram.state.texts() == [one, LONG_PLAIN[len(one) + 1:], "daarna"], \
+        "part 1 once, then part 2, then the next message"
+    assert [s.parse_mode for s in telegram.state.sent] == [None, None, "HTML"]
+    assert again.pending() == []
+    again.close()
+
+
+def test_a_message_telegram_refuses_is_recorded_and_skipped_not_blocking_the_channel(
+        store, telegram):
+    queue(store, ["<b></b>", "een", "twee"])  # nothing to show: "message text is empty"
+    refused = "Bad Request: replied message not found"  # about the message, not the chat
+    telegram.state.faults += [Fault(400, refused, skip=1), Fault(400, refused)]  # een, twice
+    report = asyncio.run(run(store, telegram, sleep=Sleeps()))
+    assert report.blocked == [] and not store.channel_info("main").get("blocked")
+    assert telegram.state.texts() == ["twee"]
+    assert (report.sent, report.rejected) == (1, 2)
+    rows = store.db.execute("SELECT text, status, error FROM outbox ORDER BY id").fetchall()
+    assert [(text, status) for text, status, _ in rows] == [
+        ("<b></b>", "failed"), ("een", "failed"), ("twee", "sent")]
+    assert "message text is empty; nothing to send" in rows[0][2].lower()
+    assert "replied message not found" in rows[1][2].lower()
+
+
+@pytest.mark.parametrize(("description", "kind"), [
+    ("Bad Request: chat not found", ChatRejected),
+    ("Bad Request: not enough rights to send text messages to the chat", ChatRejected),
+    ("Bad Request: have no rights to send a message", ChatRejected),
+    ("Bad Request: CHAT_WRITE_FORBIDDEN", ChatRejected),
+    ("Bad Request: need administrator rights in the channel chat", ChatRejected),
+    ("Bad Request: message text is empty", MessageRejected),
+    ("Bad Request: some answer we have never seen", MessageRejected),
+    ("Bad Request: can't parse entities: Unsupported start tag", Unparsable),
+    ("Bad Request: message is too long", Unparsable),
+])
+def test_only_a_400_about_the_chat_counts_against_the_chat(description, kind):
+    assert type(translate(BadRequest(description))) is kind
+
+
+def test_plain_text_parts_are_never_empty():
+    assert plain_parts("<b></b>") == []
+    assert plain_parts("<b> </b>\n\n") == []
+    assert plain_parts("één\n" + " " * 5000 + "\ntwee", limit=100) == ["één", "twee"]
+
+
+def test_a_stop_lets_the_message_in_flight_finish_and_starts_no_other(store, telegram):
+    queue(store, ["een", "twee"])
+    gate = telegram.state.gate = Gate()
+    stop = asyncio.Event()
+
+    async def stopped_in_flight():
+        bot = notifier(telegram)
+        await bot.start()
+        try:
+            sending = asyncio.create_task(deliver(store, bot, sleep=Sleeps(), stop=stop))
+            assert await asyncio.to_thread(gate.arrived.wait, 15), "'een' is with Telegram"
+            stop.set()
+            gate.release()
+            return await sending
+        finally:
+            await bot.stop()
+    report = asyncio.run(stopped_in_flight())
+    assert telegram.state.texts() == ["een"]
+    assert report.sent == 1 and report.stopped
+    assert [m.text for m in store.pending()] == ["twee"], "'een' is recorded as sent"
+
+
+def test_a_stop_ends_a_wait_for_a_retry_at_once(store, telegram):
+    queue(store, ["een"])
+    telegram.state.faults.append(Fault(429, "Too Many Requests: retry after 30",
+                                       {"retry_after": 30}))
+    stop = asyncio.Event()
+
+    async def stop_while_waiting(seconds: float) -> None:
+        stop.set()
+        await asyncio.sleep(0)
+    report = asyncio.run(run(store, telegram, sleep=stop_while_waiting, stop=stop))
+    assert report.stopped and report.sent == 0 and telegram.state.texts() == []
+    [waiting] = store.pending()
+    assert (waiting.text, waiting.attempts) == ("een", 0), "not counted as a failure"
 
 
 def test_a_lost_answer_is_the_only_way_to_a_double(store, telegram):

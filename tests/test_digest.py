@@ -100,10 +100,10 @@ def test_a_story_goes_under_the_topic_its_headline_names():
 
 
 def test_a_long_digest_splits_between_stories_into_numbered_messages():
+    topics = ["biometrics", "health", "children"]
     stories = [Story(story(f"Bericht {n:03} " + "met een lange kop " * 12, topics=(topic,),
                            score=20 - n / 10))
-               for n, topic in zip(range(60), ["biometrics", "health", "children"] * 20,
-                                   strict=True)]
+               for n, topic in zip(range(60), topics * 20, strict=True)]
     messages, shown = render(stories)
     total = len(messages)
     assert total >= 3
@@ -114,7 +114,12 @@ def test_a_long_digest_splits_between_stories_into_numbered_messages():
     assert sorted(headlines) == [f"{n:03}" for n in range(60)], "each story exactly once"
     assert sorted(i for m in messages for i in m.article_ids) == sorted(
         s.lead.id for s in stories)
-    assert "🧬 Biometrie" in shown[1] or "🩺 Gezondheid" in shown[1] or "🧒" in shown[1], \
+    header = {"biometrics": "🧬 Biometrie", "health": "🩺 Gezondheid", "children": "🧒 Kinderen"}
+    page_2 = shown[1].splitlines()
+    first = int(re.findall(r"Bericht (\d{3})", shown[1])[0])
+    continued = header[topics[first % 3]]
+    assert continued in shown[0].splitlines(), "page 2 goes on with a group of page 1"
+    assert next(line for line in page_2[1:] if line) == continued, \
         "a continued group repeats its header"
 
 

@@ -84,8 +84,41 @@ def test_max_age_is_capped_at_24_hours():
 
 
 def test_rss_ttl_postpones_the_next_fetch_capped_at_24_hours():
-    assert plan(state(), result(), ttl=timedelta(hours=2)).next_due == NOW + timedelta(hours=2)
-    assert plan(state(), result(), ttl=timedelta(days=9)).next_due == NOW + timedelta(hours=24)
+    assert plan(state(), result(), ttl_minutes=120).next_due == NOW + timedelta(hours=2)
+    assert plan(state(), result(), ttl_minutes=9 * 1440).next_due == NOW + timedelta(hours=24)
+
+
+def test_rss_ttl_is_kept_on_the_feed_and_honoured_after_a_304():
+    after_200 = plan(state(), result(), ttl_minutes=120)
+    assert after_200.ttl_minutes == 120
+    after_304 = plan(after_200, result(304))
+    assert after_304.ttl_minutes == 120 and after_304.next_due == NOW + timedelta(hours=2)
+
+
+def test_a_body_without_ttl_forgets_the_old_one():
+    new = plan(state(ttl_minutes=120), result())
+    assert new.ttl_minutes is None and new.next_due == NOW + INTERVAL
+
+
+def test_a_failure_keeps_the_stored_ttl():
+    assert plan(state(ttl_minutes=120), result(500, error="x", error_kind="http")).ttl_minutes \
+        == 120
+
+
+@pytest.mark.parametrize("res", [
+    result(max_age=1e20),
+    result(max_age=float("9" * 400)),  # float() of 400 digits is inf
+    result(429, error="HTTP 429", error_kind="http", retry_after=1e20),
+    result(503, error="HTTP 503", error_kind="http", retry_after=float("inf")),
+])
+def test_huge_server_waits_are_capped_at_24_hours_not_overflowed(res):
+    new = plan(state(), res)
+    assert new.next_due == NOW + timedelta(hours=24)
+
+
+def test_a_huge_ttl_is_capped_at_24_hours_not_overflowed():
+    assert plan(state(), result(), ttl_minutes=10**18).next_due == NOW + timedelta(hours=24)
+    assert plan(state(ttl_minutes=10**18), result(304)).next_due == NOW + timedelta(hours=24)
 
 
 def test_failures_back_off_exponentially():
@@ -128,6 +161,16 @@ def test_retry_after_shorter_than_the_backoff_does_not_shorten_it():
     assert new.next_due == NOW + INTERVAL * 8
 
 
+def test_internal_error_backs_off_like_any_failure():
+    old, waits = state(), []
+    for _ in range(3):
+        old = plan(old, result(None, error="internal error: KeyError", error_kind="internal"))
+        assert old.next_due is not None
+        waits.append(old.next_due - NOW)
+    assert waits == [INTERVAL, INTERVAL * 2, INTERVAL * 4]
+    assert old.last_status == "internal error" and old.failures == 3
+
+
 def test_410_disables_the_feed_and_says_so():
     new = plan(state(), result(410, error="HTTP 410 Gone", error_kind="gone"))
     assert new.disabled and new.disabled_reason == "410 Gone"
@@ -153,6 +196,12 @@ def test_parse_error_is_a_failure_that_keeps_the_old_validators():
 def test_permanent_redirect_moves_the_fetch_url_but_not_the_configured_one():
     new = plan(state(), result(permanent_url="http://b/feed"))
     assert (new.fetch_url, new.url) == ("http://b/feed", "http://a/feed")
+
+
+def test_permanent_redirect_to_something_that_is_no_feed_does_not_move_the_feed():
+    new = plan(state(), result(permanent_url="http://b/page.html"),
+               parse_error="an HTML page, not a feed")
+    assert new.fetch_url == "http://a/feed" and new.failures == 1
 
 
 def test_transport_errors_are_labelled_by_kind():
@@ -240,13 +289,25 @@ class Chunks(httpx.AsyncByteStream):
             yield b"x" * self.size
 
 
-def test_429_and_503_bodies_are_never_read_and_retry_after_is_kept():
-    for status in (429, 503):
-        body = Chunks(10, forbidden=True)
-        res = fetch(lambda r, s=status, b=body: httpx.Response(
-            s, stream=b, headers={"retry-after": "120"}))
-        assert res.status == status and res.retry_after == 120 and res.body == b""
-        assert body.read == 0
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("length", [None, "1024"])
+def test_429_and_503_bodies_are_never_read_and_retry_after_is_kept(status, length):
+    """Not even a small one with a Content-Length, which other statuses have read to its end
+    so that their connection can be reused (fetching.md: never read a 429/503 body)."""
+    body = Chunks(1, forbidden=True)
+    headers = {"retry-after": "120", **({"content-length": length} if length else {})}
+    res = fetch(lambda r: httpx.Response(status, stream=body, headers=headers))
+    assert res.status == status and res.retry_after == 120 and res.body == b""
+    assert body.read == 0
+
+
+def test_huge_max_age_and_retry_after_headers_give_a_24_hour_wait():
+    nines = "9" * 30
+    res = fetch(lambda r: httpx.Response(200, content=FEED,
+                                         headers={"cache-control": f"max-age={nines}"}))
+    assert plan(state(), res).next_due == NOW + timedelta(hours=24)
+    res = fetch(lambda r: httpx.Response(429, headers={"retry-after": nines}))
+    assert plan(state(), res).retry_after_until == NOW + timedelta(hours=24)
 
 
 def test_body_past_the_size_cap_is_cut_off_while_streaming():
@@ -302,6 +363,26 @@ def test_permanent_redirect_to_a_dead_page_keeps_the_stored_url():
     res = fetch(lambda r: httpx.Response(301, headers={"location": "/gone"})
                 if r.url.path == "/feed" else httpx.Response(404))
     assert res.status == 404 and res.permanent_url is None
+
+
+def gone_behind(status: int) -> Handler:
+    return lambda r: httpx.Response(status, headers={"location": "/moved"}) \
+        if r.url.path == "/feed" else httpx.Response(410)
+
+
+def test_410_behind_a_permanent_redirect_is_gone():
+    res = fetch(gone_behind(301))
+    assert (res.status, res.error_kind) == (410, "gone")
+    assert plan(state(), res).disabled
+
+
+@pytest.mark.parametrize("status", [302, 303, 307])
+def test_410_behind_a_temporary_redirect_is_an_ordinary_failure(status):
+    res = fetch(gone_behind(status))
+    assert (res.status, res.error_kind) == (410, "http")
+    new = plan(state(), res)
+    assert not new.disabled and new.failures == 1 and new.next_due == NOW + INTERVAL
+    assert new.last_status == "410"
 
 
 def test_redirect_loop_fails_cleanly():
@@ -370,10 +451,12 @@ def test_at_most_per_origin_requests_to_one_origin_and_concurrency_in_total():
     async def run() -> None:
         async with Fetcher(transport=httpx.MockTransport(track), concurrency=5,
                            per_origin=2) as f:
-            urls = [f"http://h{i % 4}:8{i % 2}/feed{i}" for i in range(40)]
+            # half of them on one busy origin, queued first; the rest on four others
+            urls = [f"http://busy/feed{i}" for i in range(20)] + \
+                [f"http://h{i % 4}:8{i % 2}/feed{i}" for i in range(20)]
             await asyncio.gather(*(f.fetch(str(i), u) for i, u in enumerate(urls)))
     asyncio.run(run())
-    assert peak["all"] == 5
+    assert peak["all"] == 5 and peak["busy:None"] == 2
     assert max(v for k, v in peak.items() if k != "all") == 2
 
 

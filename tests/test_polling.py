@@ -6,21 +6,36 @@ fake; waits are conditions on what the server recorded, never timed assertions."
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import random
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.config import Config, load_config
-from bot.ingest import Analyzer
-from bot.pipeline import RoundReport, first_fetch_times, poll_round
+from bot.fetch import Fetcher
+from bot.ingest import Analyzer, default_processes
+from bot.models import Article, Classification
+from bot.notify import ConsoleNotifier
+from bot.pipeline import (
+    POOL_MIN_FEEDS,
+    Poller,
+    RoundReport,
+    StoreWriter,
+    first_fetch_times,
+    poll_round,
+)
+from bot.scheduler import Service
 from bot.store import Store
+from tests.builders import story
 from tests.fakes.feed_server import DATA, FeedServer, Route, feed_server
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -212,6 +227,31 @@ def test_rss_ttl_postpones_the_next_fetch(bot, feeds):
     assert bot.state("f").next_due == START + timedelta(hours=2)
 
 
+def test_rss_ttl_is_still_honoured_after_a_304_and_a_restart(bot, feeds):
+    body = RSS.replace(b"<language>", b"<ttl>120</ttl><language>", 1)
+    bot.configure([{"name": "f", "url": feeds.add("/f.xml", body=body, etag='"v1"')}])
+    bot.poll(manual=False)
+    bot.restart()  # the <ttl> is stored with the feed, not only known to the round
+    bot.clock.advance(hours=2)
+    assert one(bot.poll(manual=False), "f").status == "304"
+    assert bot.state("f").next_due == bot.clock.now + timedelta(hours=2)
+    bot.clock.advance(minutes=15)
+    bot.poll(manual=False)
+    assert len(feeds.hits("/f.xml")) == 2, "not asked again 15 minutes after the 304"
+
+
+@pytest.mark.parametrize("route", [
+    Route(body=RSS, headers={"Cache-Control": "max-age=" + "9" * 30}),
+    Route(body=RSS.replace(b"<language>", b"<ttl>" + b"9" * 30 + b"</ttl><language>", 1)),
+    Route(status=429, headers={"Retry-After": "9" * 30}),
+], ids=["max-age", "ttl", "retry-after"])
+def test_overflowing_wait_values_mean_24_hours_not_an_internal_error(bot, feeds, route):
+    bot.configure([{"name": "f", "url": feeds.add("/f.xml", route)}])
+    outcome = one(bot.poll(manual=False), "f")
+    assert outcome.status in ("200", "429")
+    assert bot.state("f").next_due == START + timedelta(hours=24)
+
+
 # ------------------------------------------------------------------ redirects
 
 
@@ -228,6 +268,17 @@ def test_permanent_redirect_moves_the_feed_and_is_logged(bot, feeds, caplog, sta
     bot.poll()
     assert len(feeds.hits("/old.xml")) == 1, "the old URL is not asked again"
     assert [h.conditional for h in feeds.hits("/new.xml")] == [False, True]
+
+
+def test_permanent_redirect_to_an_html_page_does_not_move_the_feed(bot, feeds):
+    old = feeds.add("/old.xml", status=301, location="/")
+    feeds.add_file("/", "html-page.html", content_type="text/html; charset=utf-8")
+    bot.configure([{"name": "f", "url": old}])
+    assert one(bot.poll(), "f").status == "not a feed"
+    assert bot.state("f").fetch_url == old
+    feeds.add("/old.xml", body=RSS)  # the publisher undoes its mistake
+    assert one(bot.poll(), "f").new == 3
+    assert len(feeds.hits("/old.xml")) == 2
 
 
 @pytest.mark.parametrize("status", [302, 307])
@@ -274,6 +325,19 @@ def test_410_disables_the_feed_and_it_is_never_asked_again(bot, feeds, caplog):
     bot.clock.advance(days=3)
     bot.poll(manual=False)
     assert len(feeds.hits("/gone.xml")) == 1
+
+
+def test_410_behind_a_temporary_redirect_is_a_failure_not_the_end(bot, feeds):
+    url = feeds.add("/feed.xml", status=302, location="/campaign.xml")
+    feeds.add("/campaign.xml", status=410, body=b"gone")
+    bot.configure([{"name": "f", "url": url}])
+    assert one(bot.poll(manual=False), "f").status == "410"
+    state = bot.state("f")
+    assert not state.disabled and state.failures == 1
+    assert state.next_due == START + timedelta(minutes=15)
+    feeds.add("/feed.xml", body=RSS)  # the temporary redirect is gone again
+    bot.clock.now = state.next_due
+    assert one(bot.poll(manual=False), "f").new == 3
 
 
 @pytest.mark.parametrize(("status", "retry_after"), [
@@ -436,6 +500,15 @@ def test_wrong_charset_header_still_gives_correct_titles(bot, feeds):
     assert any("cliënten" in t for t in titles) and not any("Ã" in t for t in titles)
 
 
+def test_configured_language_wins_over_the_servers_content_language(bot, feeds):
+    url = feeds.add("/f.xml", body=RSS, headers={"Content-Language": "en"})  # Dutch stories
+    bot.configure([{"name": "f", "url": url, "language": "nl"}])
+    bot.poll()
+    assert bot.store
+    stored = bot.store.undelivered("x", since=None, relevant_only=False)
+    assert len(stored) == 3 and {a.article.language for a in stored} == {"nl"}
+
+
 def test_empty_body_is_recorded_not_crashed_on(bot, feeds):
     bot.configure([{"name": "f", "url": feeds.add("/f.xml", body=b"")}])
     outcome = one(bot.poll(), "f")
@@ -459,6 +532,133 @@ def test_an_unexpected_error_in_one_feed_is_recorded_and_the_round_completes(bot
     assert "simulated bug" in (one(report, "boom").error or "")
     assert one(report, "fine").new == 3
     assert bot.state("boom").last_status == "internal error"
+
+
+def test_an_unexpected_error_backs_off_like_any_failure(bot, feeds, caplog):
+    bot.configure([{"name": "boom", "url": feeds.add("/boom.xml", body=RSS)}])
+    assert bot.config
+    analyzer, gaps = BrokenAnalyzer(bot.config.taxonomy), []
+    with caplog.at_level(logging.ERROR, logger="bot.pipeline"):
+        for _ in range(3):
+            bot.poll(manual=False, analyzer=analyzer)
+            state = bot.state("boom")
+            gaps.append(state.next_due - bot.clock.now)
+            bot.clock.now = state.next_due
+    assert gaps == [timedelta(minutes=15), timedelta(minutes=30), timedelta(hours=1)]
+    assert (state.failures, state.last_status) == (3, "internal error")
+
+
+class CountingAnalyzer(Analyzer):
+    """Records the URL of every article it is asked to classify after parsing."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.classified: list[str] = []
+
+    async def classify(self, articles: Sequence[Article]) -> list[Classification]:
+        self.classified += [a.url for a in articles]
+        return await super().classify(articles)
+
+
+def test_a_story_another_feed_stored_first_is_not_classified_on_every_fetch(bot, feeds):
+    copy = RSS.replace(b"rss2-basic-000", b"copy-000")  # the same stories, other guids
+    bot.configure([{"name": "a", "url": feeds.add("/a.xml", body=RSS)},
+                   {"name": "b", "url": feeds.add("/b.xml", body=copy)}])
+    assert bot.poll().new == 3, "each story stored once"
+    assert bot.config
+    analyzer = CountingAnalyzer(bot.config.taxonomy)
+    report = bot.poll(analyzer=analyzer)  # no validators: both bodies come again
+    assert report.count("200") == 2 and report.new == 0
+    assert analyzer.classified == []
+
+
+def test_a_round_of_304s_starts_no_parse_worker_processes(bot, feeds):
+    bot.configure([{"name": f"f{i}", "url": feeds.add(f"/f{i}.xml", body=RSS, etag=f'"{i}"')}
+                   for i in range(3)])
+    assert bot.config
+    bot.poll(analyzer=Analyzer(bot.config.taxonomy))
+    with Analyzer(bot.config.taxonomy, processes=2) as analyzer:
+        assert bot.poll(analyzer=analyzer).count("304") == 3
+        assert not analyzer.running
+
+
+@pytest.mark.skipif(default_processes() < 2, reason="parse workers need two cores or more")
+def test_the_service_starts_its_parse_workers_once_for_its_lifetime(bot, feeds):
+    names = [f"f{i:02d}" for i in range(POOL_MIN_FEEDS)]
+    for n in names:
+        feeds.add(f"/{n}.xml", body=RSS.replace(b"rss2-basic", n.encode()), etag=f'"{n}"')
+    bot.configure([{"name": n, "url": f"{feeds.url}/{n}.xml"} for n in names])
+    assert bot.config and bot.store
+    bot.poll(analyzer=Analyzer(bot.config.taxonomy))  # every feed fetched once: validators
+    service = Service(bot.config, bot.store, ConsoleNotifier(io.StringIO()), clock=bot.clock)
+    analyzer = service.poller.analyzer
+    workers: list[set[int]] = []
+
+    async def rounds() -> None:
+        try:
+            for changed in (None, "f00", "f01"):
+                bot.clock.advance(minutes=20)
+                if changed:  # one feed has a new story: a body to parse
+                    feeds.add(f"/{changed}.xml", body=RSS.replace(b"rss2-basic", b"new"),
+                              etag='"new"')
+                await service.poll()
+                pool = analyzer._pool
+                workers.append(set(pool._processes) if pool else set())  # type: ignore[attr-defined]
+        finally:
+            await service.poller.aclose()
+
+    asyncio.run(rounds())
+    assert workers[0] == set(), "a round of 304s starts no worker process"
+    assert len(workers[1]) == default_processes() and workers[2] == workers[1]
+    assert not analyzer.running
+
+
+class Unclosable(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("not used", request=request)
+
+    async def aclose(self) -> None:
+        raise OSError("cannot close")
+
+
+def test_closing_the_poller_stops_the_parse_workers_even_if_the_fetcher_fails_to(bot):
+    config = bot.configure([])
+    analyzer = Analyzer(config.taxonomy, processes=2)
+    analyzer.start()
+    assert analyzer._pool is not None
+    workers = list(analyzer._pool._processes.values())  # type: ignore[attr-defined]
+    assert workers
+    poller = Poller(config, fetcher=Fetcher(transport=Unclosable()), analyzer=analyzer)
+    with pytest.raises(OSError, match="cannot close"):
+        asyncio.run(poller.aclose())
+    assert not analyzer.running
+    assert not any(p.is_alive() for p in workers)
+
+
+def test_store_writer_saves_feed_by_feed_after_a_failed_batch(tmp_path):
+    """One feed's row that SQLite refuses rolls back the batch's transaction; the writer
+    then saves each feed on its own, so only that feed fails."""
+    store = Store(tmp_path / "bot.db")
+    names = ["a", "bad", "c"]
+    store.sync_feeds((n, f"http://{n}.example/feed") for n in names)
+    store.db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON feeds WHEN NEW.name = 'bad' "
+                     "BEGIN SELECT RAISE(ABORT, 'refused for this test'); END")
+    states = {s.name: s for s in store.feed_states()}
+    writer = StoreWriter(store)
+
+    async def save_all() -> list[Any]:
+        return await asyncio.gather(*(writer.save(
+            replace(states[n], last_status="200"),
+            [(a.article, a.classification) for a in [story(f"Bericht van {n}", feed=n)]],
+            START) for n in names), return_exceptions=True)
+
+    saved_a, failed, saved_c = asyncio.run(save_all())
+    assert isinstance(failed, sqlite3.IntegrityError) and "refused" in str(failed)
+    assert saved_a[0] is not None and saved_c[0] is not None
+    after = {s.name: s for s in store.feed_states()}
+    assert [(n, after[n].last_status, after[n].articles) for n in names] == [
+        ("a", "200", 1), ("bad", None, 0), ("c", "200", 1)]
+    store.close()
 
 
 def test_worker_processes_give_the_same_articles_as_a_thread(tmp_path, feeds):
@@ -489,6 +689,7 @@ def test_a_parse_worker_that_dies_is_replaced_by_a_thread_and_the_round_complete
     bot.configure([{"name": f, "url": feeds.add_file(f"/{f}", f)} for f in files])
     assert bot.config
     with Analyzer(bot.config.taxonomy, processes=2) as analyzer:
+        analyzer.start()  # else the workers start at the first body, during the round
         pool = analyzer._pool
         assert pool is not None
         deadline = time.monotonic() + 30

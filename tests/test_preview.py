@@ -81,6 +81,7 @@ def test_preview_writes_a_page_with_each_message_as_a_bubble(tmp_path, write_con
     assert re.search(r"1/1 · digest · new · \d+/4096 characters", text)
     assert "<h2>main</h2>" in html and "<h2>english</h2>" in html
     assert "🔔 Privacy news" in text and "🔔 Privacynieuws" in text
+    assert "digest daily 08:00 (Europe/Amsterdam)" in text, "the zone the digest runs in"
 
     only = run_cli("preview", "--config", str(config), "--html", str(page),
                    "--channel", "english")

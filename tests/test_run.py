@@ -1,5 +1,6 @@
 """`python -m bot run` as a real process: polling feeds and answering commands in one loop,
-stopping cleanly on SIGINT, never writing the bot token to its logs.
+stopping cleanly on SIGINT and SIGTERM (a message in flight is finished, not sent twice),
+never writing the bot token to its logs.
 
 Everything is on loopback: the feed server and the fake Bot API. Waiting is for a condition
 (a reply arrived, the heartbeat exists) with a generous deadline, never a timed assertion.
@@ -16,8 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bot.store import Store
+from tests.builders import NOW
 from tests.fakes.feed_server import Route
-from tests.fakes.telegram_server import Fault
+from tests.fakes.telegram_server import Fault, Gate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "feeds"
@@ -83,7 +86,8 @@ def test_run_answers_a_command_session_and_never_logs_the_token(feeds, telegram,
     state = telegram.state
     state.chat_admins[-1001234] = {42}
     heartbeat = tmp_path / "data" / "heartbeat"
-    with bot_process(tmp_path, config, {**telegram.env, "BOT_ADMINS": "222"}) as process:
+    env = {**telegram.env, "BOT_ADMINS": "222", "TELEGRAM_RATE_SCALE": "0"}  # answers at once
+    with bot_process(tmp_path, config, env) as process:
         wait_for(heartbeat.exists, "the first polling round")
         wait_for(lambda: state.calls_to("getUpdates") != [], "polling Telegram")
         state.faults.append(Fault(502, "Bad Gateway", method="getUpdates"))  # a hiccup
@@ -151,3 +155,44 @@ def test_run_with_a_token_telegram_rejects_stops_at_once_and_does_not_print_it(
     assert result.code == 3
     assert "Telegram rejected the bot token" in result.err
     assert wrong not in result.out + result.err and wrong.split(":")[1] not in result.err
+
+
+def test_sigterm_while_a_message_is_with_telegram_finishes_it_and_sends_nothing_twice(
+        telegram, tmp_path, write_config, run_cli):
+    config = write_config({"channels": [{"name": "main", "chat": "@privacy_alerts",
+                                         "digest": "manual"}]})
+    db = tmp_path / "data" / "bot.db"
+    store = Store(db)
+    store.queue("main", "@privacy_alerts", "digest", [("een", ()), ("twee", ())], NOW)
+    store.close()
+    gate = telegram.state.gate = Gate()  # 'een' is held before Telegram accepts it
+    stderr = tmp_path / "stderr.log"
+    with bot_process(tmp_path, config, telegram.env) as process:
+        wait_for(lambda: gate.arrived.is_set() or process.poll() is not None,
+                 "'een' to be with Telegram")
+        process.send_signal(signal.SIGTERM)  # docker stop
+        wait_for(lambda: process.poll() is not None or "stopping" in stderr.read_text(),
+                 "the service to begin stopping")
+        gate.release()
+        assert process.wait(timeout=DEADLINE) == 0, stderr.read_text()
+
+    store = Store(db)
+    assert [m.text for m in store.pending()] == ["twee"], \
+        "'een' is recorded as sent; 'twee' was not started\n" + stderr.read_text()
+    store.close()
+    telegram.state.gate = None
+    restart = run_cli("digest", "--config", str(config), env={**telegram.env, "BOT_DB": str(db)})
+    assert restart.code == 0, restart.out + restart.err
+    assert telegram.state.texts() == ["een", "twee"], "nothing sent twice"
+    assert telegram.state.undelivered == []
+
+
+def test_run_takes_telegram_rate_scale_as_every_other_command_does(telegram, tmp_path,
+                                                                  write_config):
+    config = write_config({"feeds": []})
+    with bot_process(tmp_path, config, {**telegram.env, "TELEGRAM_RATE_SCALE": "fast"}) \
+            as process:
+        code = process.wait(timeout=DEADLINE)
+    logs = (tmp_path / "stderr.log").read_text()
+    assert code == 2, logs
+    assert "TELEGRAM_RATE_SCALE='fast': use a number from 0" in logs

@@ -18,6 +18,7 @@ from bot.application import build_application, polling
 from bot.commands import Deps, install_handlers
 from bot.config import Config
 from bot.notify import TelegramNotifier
+from bot.ratelimit import RateLimiter, RateLimits
 from bot.scheduler import Service
 from bot.store import Store
 from tests.fakes.telegram_server import BOT_ID, Sent, TelegramState
@@ -97,6 +98,12 @@ class Session:
         await self.until(lambda: len(self.replies(chat["id"])) > before, f"a reply to {text!r}")
         return self.replies(chat["id"])[before]
 
+    def service_message(self, chat: dict[str, Any], **fields: Any) -> None:
+        """A message Telegram itself posts in a chat (e.g. migrate_to_chat_id)."""
+        self._message_id += 1
+        self.state.push_update({"message": {"message_id": self._message_id,
+                                            "date": int(time.time()), "chat": chat, **fields}})
+
     async def ignored(self, text: str, *, chat: dict[str, Any],
                       sender: dict[str, Any] | None) -> bool:
         """Post `text`, then a bare /why as a marker: True when only the marker was answered
@@ -131,8 +138,9 @@ def run_bot(url: str, token: str, state: TelegramState, config: Config, store: S
             scenario: Scenario, *, admins: frozenset[int] = frozenset()) -> None:
     """The Application and the Service as `run` wires them, with `scenario` as the main loop."""
     async def main() -> None:
-        app = build_application(token, api_url=url)
-        notifier = TelegramNotifier(bot=app.bot)
+        limiter = RateLimiter(RateLimits().scaled(0))  # TELEGRAM_RATE_SCALE=0
+        app = build_application(token, api_url=url, limiter=limiter)
+        notifier = TelegramNotifier(bot=app.bot, limiter=limiter)
         service = Service(config, store, notifier)
         install_handlers(app, Deps(config, store, admins, service.refresh_chat))
         async with polling(app, admins=admins, on_fatal=service.fail):

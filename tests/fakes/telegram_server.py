@@ -7,6 +7,12 @@ entity parsing (UTF-16), unknown tokens (401). Faults on demand (one `Fault` per
 answers; a list of them makes a storm; optionally for one chat): 429 with retry_after, 5xx,
 a blocked chat (403), a migrated group (400 with migrate_to_chat_id). Updates can be queued for
 getUpdates, so bot commands run end to end.
+
+A `Gate` holds one sendMessage before Telegram "accepts" it, until the test releases it: a
+moment to stop or kill the sender while its message is in flight. `undelivered` counts the
+messages Telegram accepted whose answer never reached the sender (it was gone, or its
+connection was reset before it read the answer): each is a message the sender cannot know
+went out, the only way to a message sent twice.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import html
 import http.server
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -118,6 +126,33 @@ class Fault:
     method: str = "sendMessage"
     accept: bool = False  # store the message first, then fail (a lost answer)
     chat: int | str | None = None  # only calls to this chat ('@name' or id); None: any
+    skip: int = 0  # let this many matching calls through first
+
+
+@dataclass
+class Gate:
+    """Holds the sendMessage that comes once `at` messages were accepted, before it is
+    accepted, until `release()` (or `timeout` seconds, so that a failing test ends)."""
+
+    at: int = 0
+    timeout: float = 30.0
+    arrived: threading.Event = field(default_factory=threading.Event)  # it is held now
+    finished: threading.Event = field(default_factory=threading.Event)  # answered (or not)
+    _released: threading.Event = field(default_factory=threading.Event)
+    _thread: int | None = None
+
+    def release(self) -> None:
+        self._released.set()
+
+    def hold(self) -> None:
+        self._thread = threading.get_ident()
+        self.arrived.set()
+        self._released.wait(self.timeout)
+
+    def done(self) -> None:
+        """Called by each request's thread when it has answered."""
+        if self._thread == threading.get_ident():
+            self.finished.set()
 
 
 @dataclass
@@ -134,6 +169,8 @@ class TelegramState:
     chat_admins: dict[int, set[int]] = field(default_factory=dict)
     handlers: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
     latency: float = 0.0  # seconds each sendMessage takes (a window to crash in)
+    gate: Gate | None = None
+    undelivered: list[Sent] = field(default_factory=list)  # accepted, answer never read
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: dict[int, int] = field(default_factory=dict)
     _names: dict[str, int] = field(default_factory=dict)
@@ -189,6 +226,9 @@ def handle(state: TelegramState, method: str, params: dict[str, Any]) -> tuple[i
         fault = next((f for f in state.faults if f.method == method and (
             f.chat is None or state.chat_id(str(f.chat)) == state.chat_id(
                 str(params.get("chat_id", ""))))), None)
+        if fault and fault.skip:
+            fault.skip -= 1
+            fault = None
         if fault and not fault.accept:
             state.faults.remove(fault)
             return _error(fault.status, fault.description, fault.parameters)
@@ -236,6 +276,11 @@ def _send_message(state: TelegramState, params: dict[str, Any],
                   fault: Fault | None) -> tuple[int, dict]:
     if state.latency:
         time.sleep(state.latency)
+    gate = state.gate
+    with state.lock:
+        held = gate is not None and not gate.arrived.is_set() and len(state.sent) >= gate.at
+    if held and gate is not None:
+        gate.hold()
     chat_id = state.chat_id(str(params.get("chat_id", "")))
     text = params.get("text", "")
     if chat_id in state.blocked:
@@ -283,12 +328,43 @@ def _get_updates(state: TelegramState, params: dict[str, Any]) -> tuple[int, dic
         time.sleep(0.05)
 
 
+def _peer_gone(connection: socket.socket) -> bool:
+    """The client closed its end (it died): nothing we write reaches it."""
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state: TelegramState
+    answered: Sent | None = None  # the message of this connection's last answer
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
+
+    def handle_one_request(self) -> None:
+        """A client that dies resets its connection: that ends the connection, it is no
+        error of ours. If it had not read our last answer yet, that message is undelivered."""
+        try:
+            super().handle_one_request()
+        except ConnectionError:
+            self.close_connection = True
+            self._undelivered()
+        else:
+            if not self.raw_requestline and self.answered is not None:
+                self.answered = None  # it read the answer, then closed: delivered
+
+    def _undelivered(self) -> None:
+        if self.answered is not None:
+            with self.state.lock:
+                if all(sent is not self.answered for sent in self.state.undelivered):
+                    self.state.undelivered.append(self.answered)
+            self.answered = None
 
     def do_POST(self) -> None:
         self._dispatch()
@@ -315,14 +391,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             status, body = handle(self.state, segments[1], params)
         payload = json.dumps(body).encode()
+        self.answered = None
+        result = body.get("result")
+        if segments[-1] == "sendMessage" and isinstance(result, dict) and "chat" in result:
+            key = (result["chat"]["id"], result["message_id"])
+            with self.state.lock:  # the message this answer is about
+                self.answered = next((s for s in reversed(self.state.sent)
+                                      if (s.chat_id, s.message_id) == key), None)
+        gate = self.state.gate
         try:
+            if _peer_gone(self.connection):
+                raise BrokenPipeError
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except ConnectionError:
+            self.close_connection = True
+            self._undelivered()
+        finally:
+            if gate is not None:
+                gate.done()
 
 
 @contextmanager
