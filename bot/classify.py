@@ -21,7 +21,7 @@ from datetime import date
 from bot.dates import effective_date
 from bot.matcher import Hit
 from bot.models import Classification
-from bot.taxonomy import ENTITY_KINDS, Taxonomy
+from bot.taxonomy import ENTITY_KINDS, Taxonomy, Use
 
 
 def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
@@ -48,7 +48,7 @@ def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
     present = set(signals) | set(topics) | ({"topic"} if bonus_topics else set())
     gate = any(all(name in present for name in combo) for combo in rel.require)
     relevant = gate and score >= rel.threshold
-    entities = {kind: _entities(hits, uses, kind) for kind in ENTITY_KINDS}
+    entities = _entities(hits, uses)
     text = f"{title}. {summary}"
     return Classification(
         language=language,
@@ -67,21 +67,22 @@ def _topics(taxonomy: Taxonomy, found: dict[tuple[str, str], dict[int, tuple[flo
             signals: dict[str, float]) -> list[str]:
     out = []
     for topic_id, spec in taxonomy.topics.items():
-        terms = found.get(("topic", topic_id), {})
-        score = sum(v for v, _ in terms.values())
-        by_signal = any(all(s in signals and signals[s] > 0 for s in combo) for combo in spec.when)
-        if score >= spec.threshold or by_signal:
+        terms = found.get(("topic", topic_id))
+        if (terms and sum(v for v, _ in terms.values()) >= spec.threshold) or (
+                spec.when and any(all(signals.get(s, 0) > 0 for s in combo)
+                                  for combo in spec.when)):
             out.append(topic_id)
     return out
 
 
-def _entities(hits: list[Hit], uses: list[list], kind: str) -> tuple[str, ...]:
-    names: dict[str, None] = {}
+def _entities(hits: list[Hit], uses: list[list[Use]]) -> dict[str, tuple[str, ...]]:
+    """Organisations, regulators and laws named, in order of first mention."""
+    names: dict[str, dict[str, None]] = {kind: {} for kind in ENTITY_KINDS}
     for hit in hits:
         for use in uses[hit.term]:
-            if use.kind == kind:
-                names.setdefault(use.name, None)
-    return tuple(names)
+            if use.kind in names:
+                names[use.kind].setdefault(use.name, None)
+    return {kind: tuple(found) for kind, found in names.items()}
 
 
 def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics: list[str],

@@ -44,16 +44,15 @@ _AFTER_RE = re.compile(rf"\b(?:op|on)\s+{_DATE}\s+(?:\w+\s+){{0,2}}?{_AFTER}", r
 _PAST_TOLERANCE = timedelta(days=60)
 
 
-# every month name starts with one of these: a cheap test before the patterns
-_MONTH_STARTS = ("jan", "feb", "mar", "mrt", "apr", "mei", "may", "jun", "jul", "aug", "sep",
-                 "okt", "oct", "nov", "dec")
+_WORDS = re.compile(r"[a-z]+")
+_DIGIT = re.compile(r"\d")
 
 
 def effective_date(text: str, published: date | None) -> date | None:
     """The date a change takes effect, resolved against the article's date; None if absent."""
-    lower = text.lower()
-    if not any(m in lower for m in _MONTH_STARTS):
-        return None  # most texts name no month: skip the costlier patterns
+    # a date needs a day number and a month name: a cheap test before the costlier patterns
+    if not _DIGIT.search(text) or MONTHS.keys().isdisjoint(_WORDS.findall(text.lower())):
+        return None
     for rx in (_BEFORE_RE, _AFTER_RE):
         for m in rx.finditer(text):
             found = _resolve(m, published)

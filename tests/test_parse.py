@@ -224,3 +224,24 @@ def test_clean_url_keeps_only_http_and_removes_tracking():
     assert clean_url("javascript:alert(1)") == ""
     assert clean_url("/a?utm_source=x&b=1", "https://e.nl/x/") == "https://e.nl/a?b=1"
     assert clean_url("HTTPS://E.nl/a#frag") == "https://e.nl/a"
+
+
+def test_plain_urls_are_canonicalised_exactly_as_w3lib_does():
+    """clean_url's fast path for plain links gives w3lib's canonicalize_url's answer."""
+    import random
+
+    from w3lib.url import canonicalize_url
+
+    from bot.parse import _PLAIN_URL, clean_url
+
+    rng = random.Random(5)
+    alphabet = "aAzZ09._~/-%?#:@+,;=&' éü"
+    plain = 0
+    for _ in range(20000):
+        host = rng.choice(["tweakers.net", "NOS.nl", "www.TheVerge.com", "a.b", "x-y.example"])
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        url = f"{rng.choice(['http', 'https', 'HTTP'])}://{host}/{path}"
+        if _PLAIN_URL.fullmatch(url):
+            plain += 1
+            assert clean_url(url) == canonicalize_url(url), url
+    assert plain > 1000  # the fast path was exercised
