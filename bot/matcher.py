@@ -14,8 +14,9 @@ Terms are written for people, in YAML (see topics.yaml):
 
 The text is split into words once; each word is looked up in hash tables (stems, prefixes,
 suffixes), and the answer per distinct word is cached, so the cost grows with the number of
-words, not with the number of terms. A big regex alternation of hundreds of terms is ~200x
-slower in CPython (its engine tries each alternative at every word).
+words, not with the number of terms. One regex alternation of 500 words took 21.6 ms per
+500-character text in CPython (its engine tries each alternative at every word), splitting
+and looking up 32 µs.
 """
 
 from __future__ import annotations
