@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import Stemmer
@@ -236,6 +236,3 @@ class Matcher:
                 return None
         return pos
 
-
-def tokens(text: str) -> Iterable[str]:
-    return (m.group() for m in WORD_RE.finditer(text))

@@ -13,8 +13,6 @@ import yaml
 
 from bot.errors import ConfigError
 
-Lines = dict[tuple[Any, ...], int]
-
 
 def load_yaml(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """The data and the line of every key and item, from one parse: the node tree is
