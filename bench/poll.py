@@ -321,7 +321,7 @@ def main() -> int:
     import feedparser
 
     from bot.config import load_config
-    from bot.ingest import Analyzer, default_processes
+    from bot.ingest import Analyzer, default_processes, tune_gc
     from bot.store import Store
 
     cores = default_processes()
@@ -359,6 +359,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(write_config(Path(tmp), urls, args.concurrency, args.per_origin))
         store = Store(Path(tmp) / "bench.db")
+        tune_gc()  # as `alertbot poll` and `run` do at start (bot.console)
         held: list[Any] = []
 
         def analyzer() -> Any:  # started inside the first round's measurement

@@ -15,29 +15,34 @@ Pure: text, language and the article's date in; a Classification out. How it dec
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 
 from bot.dates import effective_date
-from bot.matcher import Hit
 from bot.models import Classification
-from bot.taxonomy import ENTITY_KINDS, Taxonomy, Use
+from bot.taxonomy import ENTITY_KINDS, Taxonomy
 
 
 def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
              published: date | None = None) -> Classification:
     matcher, uses = taxonomy.matcher(language)
-    hits = matcher.find(title, "title") + matcher.find(summary, "summary")
     rel = taxonomy.spec.relevance
     # (kind, name) -> term id -> (weight x field factor, surface)
-    found: dict[tuple[str, str], dict[int, tuple[float, str]]] = defaultdict(dict)
-    for hit in hits:
-        factor = rel.title_weight if hit.field == "title" else 1.0
-        for use in uses[hit.term]:
-            terms = found[(use.kind, use.name)]
-            value = use.weight * factor
-            if hit.term not in terms or abs(terms[hit.term][0]) < abs(value):
-                terms[hit.term] = (value, hit.surface)
+    found: dict[tuple[str, str], dict[int, tuple[float, str]]] = {}
+    # organisations, regulators and laws named, in order of first mention
+    names: dict[str, dict[str, None]] = {kind: {} for kind in ENTITY_KINDS}
+    for text, field, factor in ((title, "title", rel.title_weight), (summary, "summary", 1.0)):
+        for hit in matcher.find(text, field):
+            term = hit.term
+            for use in uses[term]:
+                terms = found.get(use.key)
+                if terms is None:
+                    terms = found[use.key] = {}
+                value = use.weight * factor
+                old = terms.get(term)
+                if old is None or abs(old[0]) < abs(value):
+                    terms[term] = (value, hit.surface)
+                if use.kind in names:
+                    names[use.kind].setdefault(use.name, None)
     # each cue counts once, with its strongest hit (the title's, for cues against too)
     signals = {name: max((v for v, _ in terms.values()), key=abs)
                for (kind, name), terms in found.items() if kind == "signal"}
@@ -45,44 +50,37 @@ def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
     bonus_topics = [t for t in topics if not taxonomy.topics[t].structural]
     score = sum(signals.values()) + min(rel.topic_weight * len(bonus_topics),
                                         rel.max_topic_bonus)
-    present = set(signals) | set(topics) | ({"topic"} if bonus_topics else set())
-    gate = any(all(name in present for name in combo) for combo in rel.require)
-    relevant = gate and score >= rel.threshold
-    entities = _entities(hits, uses)
-    text = f"{title}. {summary}"
+    relevant = score >= rel.threshold and _gate(rel.require, signals, topics, bonus_topics)
     return Classification(
         language=language,
         relevant=relevant,
         score=round(score, 2),
         topics=tuple(topics),
         matches=_explain(found, topics, taxonomy),
-        orgs=entities["orgs"],
-        regulators=entities["regulators"],
-        laws=entities["laws"],
-        effective_date=effective_date(text, published),
+        orgs=tuple(names["orgs"]),
+        regulators=tuple(names["regulators"]),
+        laws=tuple(names["laws"]),
+        effective_date=effective_date(f"{title}. {summary}", published),
     )
+
+
+def _gate(require: tuple[tuple[str, ...], ...], signals: dict[str, float], topics: list[str],
+          bonus_topics: list[str]) -> bool:
+    """Whether one `require` combination fired."""
+    present = set(signals) | set(topics) | ({"topic"} if bonus_topics else set())
+    return any(all(name in present for name in combo) for combo in require)
 
 
 def _topics(taxonomy: Taxonomy, found: dict[tuple[str, str], dict[int, tuple[float, str]]],
             signals: dict[str, float]) -> list[str]:
     out = []
-    for topic_id, spec in taxonomy.topics.items():
-        terms = found.get(("topic", topic_id))
-        if (terms and sum(v for v, _ in terms.values()) >= spec.threshold) or (
-                spec.when and any(all(signals.get(s, 0) > 0 for s in combo)
-                                  for combo in spec.when)):
+    for topic_id, key, threshold, when in taxonomy.topic_rules:
+        terms = found.get(key)
+        if (terms and sum(v for v, _ in terms.values()) >= threshold) or (
+                when and signals and any(all(signals.get(s, 0) > 0 for s in combo)
+                                         for combo in when)):
             out.append(topic_id)
     return out
-
-
-def _entities(hits: list[Hit], uses: list[list[Use]]) -> dict[str, tuple[str, ...]]:
-    """Organisations, regulators and laws named, in order of first mention."""
-    names: dict[str, dict[str, None]] = {kind: {} for kind in ENTITY_KINDS}
-    for hit in hits:
-        for use in uses[hit.term]:
-            if use.kind in names:
-                names[use.kind].setdefault(use.name, None)
-    return {kind: tuple(found) for kind, found in names.items()}
 
 
 def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics: list[str],

@@ -11,8 +11,9 @@
 
 feedparser and the classifier are pure Python: in one process they share one core however
 many threads run them (12-20 ms of CPU per 30-item feed), so a round of a thousand feeds
-spreads them over worker processes, started when the first body is to be parsed (a round
-that is all 304s starts none) and kept until close(). Both steps are pure (bytes in,
+spreads them over worker processes, kept until close(). They start when the first body is to
+be parsed, or when poll_round begins a round with feeds never fetched before (those answer
+with bodies); a round that is all 304s starts none. Both steps are pure (bytes in,
 dataclasses out); the store and the network stay in the parent. A feed seen for the first
 time (every feed of a first round) is parsed and classified in one call; one with stored
 articles is parsed first, and only the articles the store does not know yet are classified.
@@ -224,14 +225,21 @@ def _as_override(spec: TopicSpec) -> TopicOverride:
                          replace=True)
 
 
+def tune_gc() -> None:
+    """For a process that has loaded what it keeps (modules, config, taxonomy): those objects
+    are frozen, so collections no longer rescan them, and collections run less often. What a
+    feed allocates is freed by reference counting anyway. Measured: ~10% less CPU per feed in
+    a parse worker; in the main process of a first round of 1000 feeds, time in the cyclic
+    collector went from 0.55 s (324 collections) to 0.06 s (4)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def _start_worker(spec: TaxonomySpec, topics: dict[str, TopicOverride]) -> None:
     global _worker_taxonomy
     _worker_taxonomy = load_taxonomy(topics, spec=spec)
-    # This process only parses: everything loaded so far lives as long as it does, and
-    # what a feed allocates is freed by reference counting. Frozen, the long-lived objects
-    # are no longer rescanned, and collections run less often (~10% less CPU per feed).
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    tune_gc()  # this process only parses, and lives as long as the analyzer
 
 
 BATCH = 16

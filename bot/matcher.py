@@ -133,6 +133,9 @@ class Matcher:
             self._rest.append(frozenset(ids[1:]))
         self._index(rule_ids)
         self._cache: dict[str, tuple[int, ...]] = {}
+        # per distinct word: its rules, the terms it may start (in hit order), and whether
+        # one of those has more words (only then does find look at the words after it)
+        self._starts: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {}
 
     def _index(self, rule_ids: dict[_Rule, int]) -> None:
         self._stem: dict[str, dict[str, list[int]]] = {"nl": {}, "en": {}}
@@ -204,32 +207,52 @@ class Matcher:
                     ids += self._suffix.get(form[-n:], ())
         return ids
 
+    def _entry(self, token: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+        rules = self.rules_for(token)
+        starts = tuple(t for rid in rules for t in self._by_first.get(rid, ()))
+        entry = (rules, starts, any(self._rest[t] for t in starts))
+        if len(self._starts) > _CACHE_LIMIT:
+            self._starts.clear()
+        self._starts[token] = entry
+        return entry
+
     def find(self, text: str, field: str) -> list[Hit]:
         """Every term occurrence in `text`; overlapping terms all count."""
         words = WORD_RE.findall(text)
-        per_token = [self.rules_for(word) for word in words]
-        present = {rid for rules in per_token for rid in rules}
-        found: list[tuple[int, int, int]] = []
-        for i, rules in enumerate(per_token):
-            for rid in rules:
-                for t in self._by_first.get(rid, ()):
-                    if not self._rest[t] <= present:
-                        continue  # a later word of the phrase is nowhere in the text
-                    end = self._match_rest(t, i, per_token)
-                    if end is not None:
-                        found.append((t, i, end))
-        if not found:
-            return []
-        spans = [m.span() for m in WORD_RE.finditer(text)]  # only for texts with hits
-        return [Hit(t, field, " ".join(text[spans[i][0]:spans[end][1]].split()), i)
-                for t, i, end in found]
+        known, entry = self._starts.get, self._entry
+        per_word = [known(w) or entry(w) for w in words]
+        hits: list[Hit] = []
+        present: set[int] | None = None
+        spans: list[tuple[int, int]] | None = None
+        for i, (_, starts, phrases) in enumerate(per_word):
+            if not starts:
+                continue
+            if not phrases:  # one-word terms only: the word is the surface
+                hits += [Hit(t, field, words[i], i) for t in starts]
+                continue
+            if present is None:
+                present = {rid for rules, _, _ in per_word for rid in rules}
+            for t in starts:
+                if not self._rest[t]:
+                    hits.append(Hit(t, field, words[i], i))
+                    continue
+                if not self._rest[t] <= present:
+                    continue  # a later word of the phrase is nowhere in the text
+                end = self._match_rest(t, i, per_word)
+                if end is not None:
+                    if spans is None:
+                        spans = [m.span() for m in WORD_RE.finditer(text)]
+                    surface = " ".join(text[spans[i][0]:spans[end][1]].split())
+                    hits.append(Hit(t, field, surface, i))
+        return hits
 
-    def _match_rest(self, t: int, i: int, per_token: list[tuple[int, ...]]) -> int | None:
+    def _match_rest(self, t: int, i: int,
+                    per_word: list[tuple[tuple[int, ...], tuple[int, ...], bool]]) -> int | None:
         ids, gaps = self.terms[t]
         pos = i
         for rid, gap in zip(ids[1:], gaps[1:], strict=True):
-            for nxt in range(pos + 1, min(pos + 2 + gap, len(per_token))):
-                if rid in per_token[nxt]:
+            for nxt in range(pos + 1, min(pos + 2 + gap, len(per_word))):
+                if rid in per_word[nxt][0]:
                     pos = nxt
                     break
             else:

@@ -130,7 +130,8 @@ async def poll_round(config: Config, store: Store, *, clock: Clock = utcnow,
     ones, and the first time it sees new feeds it spreads them out (first_fetch_times).
     A fetcher or analyzer passed in stays open (the service keeps them: Poller); one made
     here is closed when the round ends (make_analyzer: worker processes for rounds of
-    POOL_MIN_FEEDS feeds or more, started only when a body is to be parsed)."""
+    POOL_MIN_FEEDS feeds or more, started when a body is to be parsed, or at the start of a
+    round with feeds never fetched before: those answer with bodies)."""
     rng = rng or random.Random()
     states = await asyncio.to_thread(_load_states, config, store)
     now = clock()
@@ -149,6 +150,10 @@ async def poll_round(config: Config, store: Store, *, clock: Clock = utcnow,
         if analyzer is None:
             analyzer = make_analyzer(config, feeds=len(due))
             owned.push_async_callback(asyncio.to_thread, analyzer.close)
+        if any(state.last_fetch is None for _, state in due):
+            # a feed never fetched before answers with a body, not a 304: the worker
+            # processes (if this analyzer has any) start now, while the requests are out
+            analyzer.start()
         round_ = _Round(config, store, fetcher, analyzer, StoreWriter(store), clock, rng)
         report.outcomes = list(await asyncio.gather(*(
             round_.guarded(feed, state) for feed, state in due)))

@@ -610,8 +610,11 @@ def _feed_state(row: dict[str, Any], articles: int) -> FeedState:
         articles=articles)
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per json.dumps
+
+
 def _json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values)) if values else "[]"  # most are empty: skip the encoder
+    return _to_json(list(values)) if values else "[]"  # most are empty: skip the encoder
 
 
 _INSERT_ARTICLE = (
@@ -625,7 +628,7 @@ def _article_row(article: Article, result: Classification, fetched: datetime,
     return [article.feed, article.guid, article.url or None, article.title, article.summary,
             iso(article.published), fetched_iso or iso(fetched), result.language,
             int(result.relevant), result.score, _json_list(result.topics),
-            json.dumps({k: list(v) for k, v in result.matches.items()}, ensure_ascii=False),
+            _to_json({k: list(v) for k, v in result.matches.items()}),
             _json_list(result.orgs), _json_list(result.regulators), _json_list(result.laws),
             result.effective_date.isoformat() if result.effective_date else None]
 

@@ -102,6 +102,10 @@ class Use:
     kind: str
     name: str
     weight: float
+    key: tuple[str, str] = field(init=False, repr=False, compare=False)  # (kind, name)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.kind, self.name))
 
 
 @dataclass
@@ -114,6 +118,13 @@ class Taxonomy:
 
     def matcher(self, language: str) -> tuple[Matcher, list[list[Use]]]:
         return self._matchers["en" if language == "en" else "nl"]
+
+    @functools.cached_property
+    def topic_rules(self) -> list[tuple[str, tuple[str, str], float, tuple[tuple[str, ...], ...]]]:
+        """(id, found-key, threshold, when) per topic, in order: what classify tests for each
+        article, looked up once."""
+        return [(topic_id, ("topic", topic_id), spec.threshold, spec.when)
+                for topic_id, spec in self.topics.items()]
 
     def label(self, topic: str, language: str) -> str:
         spec = self.topics.get(topic)

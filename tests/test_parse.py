@@ -245,3 +245,40 @@ def test_plain_urls_are_canonicalised_exactly_as_w3lib_does():
             plain += 1
             assert clean_url(url) == canonicalize_url(url), url
     assert plain > 1000  # the fast path was exercised
+
+
+FEED_FILES = sorted([*DATA.glob("*.xml"), *DATA.glob("*.html"),
+                     *(DATA.parent.parent.parent / "samples" / "feeds").glob("*.xml")])
+
+
+@pytest.mark.parametrize("path", FEED_FILES, ids=lambda p: p.name)
+def test_feedparser_speedups_change_nothing(path: Path, monkeypatch: pytest.MonkeyPatch):
+    """bot.parse swaps feedparser.mixin's deepcopy of content parameters for a flat copy
+    and answers urljoin(base, '') itself: feedparser's whole result must be the same as
+    without them, and no two stored details may share one dict."""
+    import copy
+    import io
+
+    import feedparser
+    import feedparser.mixin
+    import feedparser.urls
+
+    def run() -> dict:
+        got = feedparser.parse(io.BytesIO(path.read_bytes()), response_headers={},
+                               sanitize_html=False, resolve_relative_uris=False)
+        return {k: got.get(k) for k in ("feed", "entries", "version", "bozo", "encoding",
+                                         "namespaces")} | {
+            "bozo_exception": str(got.get("bozo_exception", ""))}
+
+    ours = run()
+    with monkeypatch.context() as m:
+        m.setattr(feedparser.mixin, "copy", copy)
+        m.setattr(feedparser.mixin, "_urljoin", feedparser.urls._urljoin)
+        stock = run()
+    assert ours == stock
+    details = [v for entry in ours["entries"] for k, v in entry.items()
+               if k.endswith("_detail")]
+    details += [c for entry in ours["entries"] for c in entry.get("content", [])]
+    assert len({id(d) for d in details}) == len(details)
+    if path.name in ("rss2-basic.xml", "atom-basic.xml"):
+        assert details  # the files that have titles and summaries exercise the copy
