@@ -69,7 +69,7 @@ def _urljoin(base: Any, uri: Any) -> Any:
     return _feedparser_urljoin(base, uri)
 
 
-feedparser.mixin.copy = _FlatCopy  # type: ignore[assignment]
+feedparser.mixin.copy = _FlatCopy
 feedparser.mixin._urljoin = _urljoin
 
 SUMMARY_CHARS = 1200  # enough for classification and a digest line; feeds send whole articles
