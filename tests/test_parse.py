@@ -298,3 +298,19 @@ def test_feedparser_speedups_keep_legacy_keys():
     fresh = feedparser.FeedParserDict()
     fresh["channel"] = "x"  # an alias is stored under its real name
     assert dict(fresh) == {"feed": "x"}
+
+
+def test_cp1252_table_maps_every_character_as_feedparsers_dict():
+    """The C1 fix-up table (0x80-0x9F to the cp1252 characters) translates as feedparser's
+    own dict does, character by character and in a mixed text."""
+    import feedparser.mixin
+
+    from bot import parse_speedups
+
+    ours, stock = parse_speedups._CP1252_TABLE, parse_speedups._STOCK_CP1252
+    assert isinstance(ours, str)  # the fast form is in use
+    text = "".join(chr(i) for i in range(0x3000)) + "caf\xe9 \x80 \x93quote\x94 \x9f"
+    assert text.translate(ours) == text.translate(stock)
+    assert "\x80".translate(ours) == "\u20ac" and "\x81".translate(ours) == "\x81"
+    parse_speedups.install()
+    assert feedparser.mixin._cp1252 is ours
