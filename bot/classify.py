@@ -16,21 +16,26 @@ Pure: text, language and the article's date in; a Classification out. How it dec
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from bot.dates import effective_date
 from bot.models import Classification
-from bot.taxonomy import ENTITY_KINDS, Taxonomy
+from bot.rules import ENTITY_KINDS, Rules
+
+if TYPE_CHECKING:  # not imported at run time: parse workers get Rules alone (bot/worker.py)
+    from bot.taxonomy import Taxonomy
 
 
-def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
+def classify(title: str, summary: str, *, taxonomy: Taxonomy | Rules, language: str,
              published: date | None = None) -> Classification:
-    matcher, uses = taxonomy.matcher(language)
-    rel = taxonomy.spec.relevance
+    rules = taxonomy if isinstance(taxonomy, Rules) else taxonomy.rules
+    matcher, uses = rules.matcher(language)
     # (kind, name) -> term id -> (weight x field factor, surface)
     found: dict[tuple[str, str], dict[int, tuple[float, str]]] = {}
     # organisations, regulators and laws named, in order of first mention
     names: dict[str, dict[str, None]] = {kind: {} for kind in ENTITY_KINDS}
-    for text, field, factor in ((title, "title", rel.title_weight), (summary, "summary", 1.0)):
+    for text, field, factor in ((title, "title", rules.title_weight),
+                                (summary, "summary", 1.0)):
         for hit in matcher.find(text, field):
             term = hit.term
             for use in uses[term]:
@@ -46,17 +51,17 @@ def classify(title: str, summary: str, *, taxonomy: Taxonomy, language: str,
     # each cue counts once, with its strongest hit (the title's, for cues against too)
     signals = {name: max((v for v, _ in terms.values()), key=abs)
                for (kind, name), terms in found.items() if kind == "signal"}
-    topics = _topics(taxonomy, found, signals)
-    bonus_topics = [t for t in topics if not taxonomy.topics[t].structural]
-    score = sum(signals.values()) + min(rel.topic_weight * len(bonus_topics),
-                                        rel.max_topic_bonus)
-    relevant = score >= rel.threshold and _gate(rel.require, signals, topics, bonus_topics)
+    topics = _topics(rules, found, signals)
+    bonus_topics = [t for t in topics if t not in rules.structural]
+    score = sum(signals.values()) + min(rules.topic_weight * len(bonus_topics),
+                                        rules.max_topic_bonus)
+    relevant = score >= rules.threshold and _gate(rules.require, signals, topics, bonus_topics)
     return Classification(
         language=language,
         relevant=relevant,
         score=round(score, 2),
         topics=tuple(topics),
-        matches=_explain(found, topics, taxonomy),
+        matches=_explain(found, topics, rules),
         orgs=tuple(names["orgs"]),
         regulators=tuple(names["regulators"]),
         laws=tuple(names["laws"]),
@@ -71,10 +76,10 @@ def _gate(require: tuple[tuple[str, ...], ...], signals: dict[str, float], topic
     return any(all(name in present for name in combo) for combo in require)
 
 
-def _topics(taxonomy: Taxonomy, found: dict[tuple[str, str], dict[int, tuple[float, str]]],
+def _topics(rules: Rules, found: dict[tuple[str, str], dict[int, tuple[float, str]]],
             signals: dict[str, float]) -> list[str]:
     out = []
-    for topic_id, key, threshold, when in taxonomy.topic_rules:
+    for topic_id, key, threshold, when in rules.topics:
         terms = found.get(key)
         if (terms and sum(v for v, _ in terms.values()) >= threshold) or (
                 when and signals and any(all(signals.get(s, 0) > 0 for s in combo)
@@ -84,13 +89,13 @@ def _topics(taxonomy: Taxonomy, found: dict[tuple[str, str], dict[int, tuple[flo
 
 
 def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics: list[str],
-             taxonomy: Taxonomy) -> dict[str, tuple[str, ...]]:
+             rules: Rules) -> dict[str, tuple[str, ...]]:
     """Per fired topic the terms as written; per relevance cue `cue: term`; cues against."""
     out: dict[str, tuple[str, ...]] = {}
     for topic_id in topics:
         surfaces = _surfaces(found.get(("topic", topic_id), {}))
         if not surfaces:
-            combos = taxonomy.topics[topic_id].when
+            combos = rules.when(topic_id)
             surfaces = tuple(f"{' + '.join(c)}" for c in combos
                              if all(("signal", s) in found for s in c))
         out[topic_id] = surfaces
@@ -99,7 +104,7 @@ def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics:
     for (kind, name), terms in found.items():
         if kind != "signal":
             continue
-        weight = taxonomy.spec.signals[name].weight
+        weight = rules.signal_weights[name]
         for surface in _surfaces(terms):
             (con if weight < 0 else pro).append(f"{name}: {surface}")
     out["relevance"] = tuple(pro)

@@ -26,59 +26,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from bot import language
-from bot.classify import classify
+from bot import worker
 from bot.models import Article, Classification
-from bot.parse import ParsedFeed, parse_feed
-from bot.taxonomy import Taxonomy, TaxonomySpec, TopicOverride, TopicSpec, load_taxonomy
+from bot.taxonomy import Taxonomy
+from bot.worker import Analysed, Packed, analyse, analyse_all, analyse_feed, tune_gc
+
+__all__ = ["Analysed", "Analyzer", "analyse", "analyse_all", "analyse_feed", "default_processes",
+           "tune_gc"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def analyse(article: Article, taxonomy: Taxonomy) -> Classification:
-    """Language (declared or detected) and classification of one article."""
-    lang = language.detect(f"{article.title}. {article.summary}",
-                           declared_language=article.language)
-    return classify(article.title, article.summary, taxonomy=taxonomy, language=lang,
-                    published=article.published.date())
-
-
-def analyse_all(articles: Sequence[Article], taxonomy: Taxonomy) -> list[Classification]:
-    return [analyse(a, taxonomy) for a in articles]
-
-
-@dataclass(frozen=True)
-class Analysed:
-    """A parsed feed and, when asked for, the classification of each of its articles."""
-
-    parsed: ParsedFeed
-    classes: list[Classification] | None = None
-
-
-# feedparser reads the charset, base URL and language from these; the rest need not travel
-_PARSER_HEADERS = ("content-type", "content-location", "content-language")
-
-
-def analyse_feed(body: bytes, *, feed: str, url: str, headers: Mapping[str, str],
-                 fetched: datetime, language: str | None, classify: bool,
-                 taxonomy: Taxonomy) -> Analysed:
-    """Parse; classify every article when `classify` (pure)."""
-    parsed = parse_feed(body, feed=feed, url=url, headers=headers, fetched=fetched,
-                        language=language)
-    return Analysed(parsed, analyse_all(parsed.articles, taxonomy) if classify else None)
 
 
 def default_processes() -> int:
@@ -87,6 +54,12 @@ def default_processes() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+# feedparser reads the charset, base URL and language from these; the rest need not travel
+_PARSER_HEADERS = ("content-type", "content-location", "content-language")
+# Calls go to the pool in batches (Analyzer._send)
+BATCH = 16
 
 
 class Analyzer:
@@ -117,10 +90,10 @@ class Analyzer:
         # classifying need, not a copy of a parent with threads, sockets and a database
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(self.processes, mp_context=context,
-                                         initializer=_start_worker,
-                                         initargs=portable(self.taxonomy))
+                                         initializer=worker.start_worker,
+                                         initargs=(self.taxonomy.rules,))
         for _ in range(self.processes):  # all of them now, while the other feeds load
-            self._pool.submit(_ready)
+            self._pool.submit(worker.ready)
 
     def __enter__(self) -> Analyzer:
         return self
@@ -142,15 +115,15 @@ class Analyzer:
         args: dict[str, Any] = dict(feed=feed, url=url, headers=wanted, fetched=fetched,
                                     language=language, classify=classify)
         done: Analysed | Packed = await self._run(
-            functools.partial(_analyse_in_worker, body, **args),
+            functools.partial(worker.analyse_in_worker, body, **args),
             functools.partial(analyse_feed, body, **args, taxonomy=self.taxonomy))
-        return done if isinstance(done, Analysed) else _unpack(done)
+        return done if isinstance(done, Analysed) else worker.unpack(done)
 
     async def classify(self, articles: Sequence[Article]) -> list[Classification]:
         if not articles:
             return []
         articles = list(articles)
-        return await self._run(functools.partial(_classify_in_worker, articles),
+        return await self._run(functools.partial(worker.classify_in_worker, articles),
                                functools.partial(analyse_all, articles, self.taxonomy))
 
     async def _run(self, in_pool: Callable[[], T], in_thread: Callable[[], T]) -> T:
@@ -170,7 +143,7 @@ class Analyzer:
             batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
             pool = self._pool
             try:
-                sent = loop.run_in_executor(pool, _run_batch, [call for call, _ in batch])
+                sent = loop.run_in_executor(pool, worker.run_batch, [call for call, _ in batch])
             except (BrokenProcessPool, RuntimeError):  # broken, or shut down, already
                 self._waiting = batch + self._waiting
                 self._broken(pool)
@@ -208,87 +181,3 @@ class Analyzer:
                 future.set_exception(BrokenProcessPool("a parsing worker process died"))
 
 
-# ------------------------------------------------------------------ inside a worker process
-
-_worker_taxonomy: Taxonomy | None = None
-
-
-def portable(taxonomy: Taxonomy) -> tuple[TaxonomySpec, dict[str, TopicOverride]]:
-    """What a worker needs to compile the same taxonomy (compiled matchers don't pickle):
-    the packaged spec and every topic as it ended up after feeds.yaml's overrides."""
-    return taxonomy.spec, {topic_id: _as_override(spec)
-                           for topic_id, spec in taxonomy.topics.items()}
-
-
-def _as_override(spec: TopicSpec) -> TopicOverride:
-    return TopicOverride(label=spec.label, emoji=spec.emoji, terms=spec.terms, weak=spec.weak,
-                         replace=True)
-
-
-def tune_gc() -> None:
-    """For a process that has loaded what it keeps (modules, config, taxonomy): those objects
-    are frozen, so collections no longer rescan them, and collections run less often. What a
-    feed allocates is freed by reference counting anyway. Measured: ~10% less CPU per feed in
-    a parse worker; in the main process of a first round of 1000 feeds, time in the cyclic
-    collector went from 0.55 s (324 collections) to 0.06 s (4)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
-
-
-def _start_worker(spec: TaxonomySpec, topics: dict[str, TopicOverride]) -> None:
-    global _worker_taxonomy
-    _worker_taxonomy = load_taxonomy(topics, spec=spec)
-    tune_gc()  # this process only parses, and lives as long as the analyzer
-
-
-BATCH = 16
-
-
-def _ready() -> bool:
-    return True
-
-
-def _run_batch(calls: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
-    """Each call's result, or its exception: one bad feed does not fail its batch."""
-    out: list[tuple[bool, Any]] = []
-    for call in calls:
-        try:
-            out.append((True, call()))
-        except Exception as exc:
-            out.append((False, exc))
-    return out
-
-
-def _analyse_in_worker(body: bytes, **args: Any) -> Packed:
-    assert _worker_taxonomy is not None, "worker started without a taxonomy"
-    return _pack(analyse_feed(body, **args, taxonomy=_worker_taxonomy))
-
-
-# Results travel back as plain tuples: pickling frozen dataclasses field by field costs
-# about twice as much, in the worker and again in the parent.
-_ARTICLE = tuple(f.name for f in fields(Article))
-_CLASS = tuple(f.name for f in fields(Classification))
-Packed = tuple[str, str | None, int | None, list[str], list[tuple[Any, ...]],
-               list[tuple[Any, ...]] | None]
-
-
-def _pack(done: Analysed) -> Packed:
-    p = done.parsed
-    return (p.title, p.language, p.ttl_minutes, p.warnings,
-            [tuple(getattr(a, n) for n in _ARTICLE) for a in p.articles],
-            None if done.classes is None else
-            [tuple(getattr(c, n) for n in _CLASS) for c in done.classes])
-
-
-def _unpack(packed: Packed) -> Analysed:
-    title, lang, ttl, warnings, articles, classes = packed
-    parsed = ParsedFeed(articles=[Article(*a) for a in articles], title=title, language=lang,
-                        ttl_minutes=ttl, warnings=warnings)
-    return Analysed(parsed, None if classes is None else
-                    [Classification(*c) for c in classes])
-
-
-def _classify_in_worker(articles: list[Article]) -> list[Classification]:
-    assert _worker_taxonomy is not None, "worker started without a taxonomy"
-    return analyse_all(articles, _worker_taxonomy)

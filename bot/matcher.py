@@ -114,12 +114,16 @@ def _word_rule(word: str, lang: str, term: str) -> _Rule:
     return _Rule(kind, core, lang)
 
 
+def _stemmers() -> dict[str, Stemmer.Stemmer]:
+    return {"nl": Stemmer.Stemmer("dutch"), "en": Stemmer.Stemmer("english")}
+
+
 class Matcher:
     """Compiled terms for texts in one language group (nl texts also get English terms)."""
 
     def __init__(self, terms: Sequence[tuple[str, str]]) -> None:
         """`terms`: (term, lang) pairs; a term's index in this list is its id in hits."""
-        self._stemmers = {"nl": Stemmer.Stemmer("dutch"), "en": Stemmer.Stemmer("english")}
+        self._stemmers = _stemmers()
         rule_ids: dict[_Rule, int] = {}
         self.terms: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         for text, lang in terms:
@@ -136,6 +140,19 @@ class Matcher:
         # per distinct word: its rules, the terms it may start (in hit order), and whether
         # one of those has more words (only then does find look at the words after it)
         self._starts: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled for parse worker processes: the tables, not the stemmers (C objects, made
+        again on arrival) nor the caches of words seen."""
+        state = dict(self.__dict__)
+        for name in ("_stemmers", "_cache", "_starts"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._stemmers = _stemmers()
+        self._cache, self._starts = {}, {}
 
     def _index(self, rule_ids: dict[_Rule, int]) -> None:
         self._stem: dict[str, dict[str, list[int]]] = {"nl": {}, "en": {}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -20,9 +20,12 @@ from pydantic.dataclasses import dataclass as schema
 
 from bot.errors import ConfigError
 from bot.matcher import Matcher, TermError, parse_term
+from bot.rules import ENTITY_KINDS, Rules, Use
+
+__all__ = ["ENTITY_KINDS", "Labels", "Taxonomy", "TaxonomySpec", "Terms", "TopicOverride",
+           "TopicSpec", "Use", "load_taxonomy", "parse_taxonomy"]
 
 _STRICT = ConfigDict(extra="forbid")
-ENTITY_KINDS = ("orgs", "regulators", "laws")
 
 
 @schema(config=_STRICT, frozen=True)
@@ -95,36 +98,17 @@ class TopicOverride:
     replace: bool = False  # true: these terms replace the packaged ones
 
 
-@dataclass(frozen=True, slots=True)
-class Use:
-    """What a matched term counts for: ('topic', id), ('signal', name) or an entity."""
-
-    kind: str
-    name: str
-    weight: float
-    key: tuple[str, str] = field(init=False, repr=False, compare=False)  # (kind, name)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", (self.kind, self.name))
-
-
-@dataclass
+@dataclass(frozen=True)
 class Taxonomy:
-    """Compiled topics and cues; `matcher(language)` gives the matcher for a text."""
+    """The topics as configured (labels, emoji, terms) and `rules`, their compiled form that
+    classify reads; `matcher(language)` gives the matcher for a text."""
 
     spec: TaxonomySpec
     topics: dict[str, TopicSpec]
-    _matchers: dict[str, tuple[Matcher, list[list[Use]]]] = field(default_factory=dict)
+    rules: Rules
 
     def matcher(self, language: str) -> tuple[Matcher, list[list[Use]]]:
-        return self._matchers["en" if language == "en" else "nl"]
-
-    @functools.cached_property
-    def topic_rules(self) -> list[tuple[str, tuple[str, str], float, tuple[tuple[str, ...], ...]]]:
-        """(id, found-key, threshold, when) per topic, in order: what classify tests for each
-        article, looked up once."""
-        return [(topic_id, ("topic", topic_id), spec.threshold, spec.when)
-                for topic_id, spec in self.topics.items()]
+        return self.rules.matcher(language)
 
     def label(self, topic: str, language: str) -> str:
         spec = self.topics.get(topic)
@@ -170,10 +154,16 @@ def load_taxonomy(overrides: Mapping[str, TopicOverride] | None = None,
                                      when=base.when, threshold=base.threshold,
                                      structural=base.structural)
     _check_references(spec, topics)
-    taxonomy = Taxonomy(spec=spec, topics=topics)
-    for group in ("nl", "en"):
-        taxonomy._matchers[group] = _compile(spec, topics, group)
-    return taxonomy
+    rel = spec.relevance
+    rules = Rules(
+        matchers={group: _compile(spec, topics, group) for group in ("nl", "en")},
+        topics=[(topic_id, ("topic", topic_id), t.threshold, t.when)
+                for topic_id, t in topics.items()],
+        structural=frozenset(topic_id for topic_id, t in topics.items() if t.structural),
+        signal_weights={name: signal.weight for name, signal in spec.signals.items()},
+        require=rel.require, threshold=rel.threshold, title_weight=rel.title_weight,
+        topic_weight=rel.topic_weight, max_topic_bonus=rel.max_topic_bonus)
+    return Taxonomy(spec=spec, topics=topics, rules=rules)
 
 
 def _merge(a: Terms, b: Terms) -> Terms:

@@ -159,3 +159,30 @@ def test_a_cue_against_counts_with_its_strongest_hit():
     both = run("Review: nieuwe privacyvoorwaarden van WhatsApp", "In deze review...",
                language="nl")
     assert both.score == title_only.score
+
+
+def test_rules_sent_to_a_worker_process_classify_the_same():
+    """Parse worker processes get the compiled rules pickled (matchers included) and import
+    neither the YAML schema nor asyncio; what they classify is what the parent would."""
+    import json
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rules = pickle.loads(pickle.dumps(TAXONOMY.rules))
+    texts = [(MOTIVATING_TITLE, MOTIVATING_SUMMARY, "nl")]
+    for path in sorted((Path(__file__).parent / "data").glob("devset-*.jsonl"))[:2]:
+        for line in path.read_text(encoding="utf-8").splitlines()[:40]:
+            item = json.loads(line)
+            texts.append((item["title"], item["summary"], item["language"]))
+    for title, summary, lang in texts:
+        assert classify(title, summary, taxonomy=rules, language=lang,
+                        published=date(2025, 9, 1)) == \
+            classify(title, summary, taxonomy=TAXONOMY, language=lang,
+                     published=date(2025, 9, 1))
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.worker; print(sorted(m for m in "
+         "('pydantic', 'yaml', 'asyncio', 'bot.taxonomy') if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
