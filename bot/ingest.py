@@ -58,8 +58,7 @@ def default_processes() -> int:
 
 # feedparser reads the charset, base URL and language from these; the rest need not travel
 _PARSER_HEADERS = ("content-type", "content-location", "content-language")
-# Calls go to the pool in batches (Analyzer._send)
-BATCH = 16
+BATCH = 16  # calls per batch sent to a worker process (Analyzer._send)
 
 
 class Analyzer:
@@ -81,8 +80,9 @@ class Analyzer:
         return self._pool is not None
 
     def start(self) -> None:
-        """Start the worker processes, if this analyzer has any and they never ran; the
-        first call that needs them does this, so a round of 304s costs no process."""
+        """Start the worker processes, if this analyzer has any and they never ran: the
+        first call that needs them does this, or poll_round at the start of a round with new
+        feeds, so a round of 304s costs no process."""
         if self._started or not self.processes:
             return
         self._started = True
