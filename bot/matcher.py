@@ -136,23 +136,22 @@ class Matcher:
             self._by_first.setdefault(ids[0], []).append(t)
             self._rest.append(frozenset(ids[1:]))
         self._index(rule_ids)
-        self._cache: dict[str, tuple[int, ...]] = {}
         # per distinct word: its rules, the terms it may start (in hit order), and whether
         # one of those has more words (only then does find look at the words after it)
         self._starts: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {}
 
     def __getstate__(self) -> dict[str, object]:
         """Pickled for parse worker processes: the tables, not the stemmers (C objects, made
-        again on arrival) nor the caches of words seen."""
+        again on arrival) nor the cache of words seen."""
         state = dict(self.__dict__)
-        for name in ("_stemmers", "_cache", "_starts"):
+        for name in ("_stemmers", "_starts"):
             del state[name]
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._stemmers = _stemmers()
-        self._cache, self._starts = {}, {}
+        self._starts = {}
 
     def _index(self, rule_ids: dict[_Rule, int]) -> None:
         self._stem: dict[str, dict[str, list[int]]] = {"nl": {}, "en": {}}
@@ -180,10 +179,7 @@ class Matcher:
         self._suffix_lengths = sorted({len(s) for s in self._suffix})
 
     def rules_for(self, token: str) -> tuple[int, ...]:
-        """Word rules that this word satisfies (cached per distinct word)."""
-        found = self._cache.get(token)
-        if found is not None:
-            return found
+        """Word rules that this word satisfies (find keeps them per distinct word: _starts)."""
         word = fold(token)
         lower = word.lower()
         ids: list[int] = []
@@ -205,11 +201,7 @@ class Matcher:
         if self._suffix_lengths:
             ids += self._suffix_rules(lower)
         ids += [rid for text, rid in self._infix if text in lower]
-        result = tuple(sorted(set(ids)))
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[token] = result
-        return result
+        return tuple(sorted(set(ids)))
 
     def _suffix_rules(self, lower: str) -> list[int]:
         """'*wet' matches 'telecommunicatiewet' and 'wet'; an inflection may follow only a
