@@ -1,20 +1,23 @@
 """bot/fetch.py: the pure decider plan_next (with `now` and a seeded rng passed in), the
-header readers, and Fetcher against httpx.MockTransport (the real seam: what goes out, what
-comes back). Politeness seen from a real server's side is in test_polling.py."""
+header readers, and Fetcher against a loopback HTTP server in the test's own event loop, whose
+handlers script each answer (what goes out, what comes back, and when). Politeness seen from
+a real feed server's side is in test_polling.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gzip
+import inspect
 import random
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 
-import httpx
 import pytest
 
 from bot import PROJECT_URL, __version__
@@ -237,32 +240,105 @@ def test_invalid_cache_headers_are_ignored():
     assert cache_lifetime({"cache-control": "max-age=soon", "expires": "0"}, now=NOW) is None
 
 
-# ------------------------------------------------------------------ Fetcher (MockTransport)
+# ------------------------------------------------------------------ Fetcher on loopback
 
-Handler = Callable[[httpx.Request], object]
+@dataclass
+class Req:
+    method: str
+    path: str
+    headers: dict[str, str]
 
 
-def fetch(handler: Handler, url: str = "http://a/feed", **kw: object) -> FetchResult:
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    body_delay: float = 0.0  # seconds between the head and the body
+    endless: bool = False    # a chunked body of 1 KiB pieces, until the client goes
+
+
+Handler = Callable[[Req], "Reply | Awaitable[Reply]"]
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    """A loopback HTTP/1.1 server (keep-alive) in the test's own event loop; each request
+    is answered by `handler`. Yields its base URL, one origin."""
+    open_: set[asyncio.StreamWriter] = set()
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_.add(writer)
+        try:
+            await answer(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            open_.discard(writer)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line, *rest = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            method, path, _ = line.split(" ", 2)
+            headers = {k.lower(): v.strip()
+                       for k, _, v in (h.partition(":") for h in rest if h)}
+            reply = handler(Req(method, path, headers))
+            if inspect.isawaitable(reply):
+                reply = await reply
+            assert isinstance(reply, Reply)
+            framing = {"Transfer-Encoding": "chunked"} if reply.endless else \
+                {"Content-Length": str(len(reply.body))}
+            head = f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in {**framing, **reply.headers}.items()) + "\r\n"
+            writer.write(head.encode("latin-1"))
+            await writer.drain()
+            if reply.body_delay:
+                await asyncio.sleep(reply.body_delay)
+            while reply.endless:
+                writer.write(b"400\r\n" + b"x" * 1024 + b"\r\n")
+                await writer.drain()
+            writer.write(reply.body)
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
+                return  # as RFC 9112 9.6 asks of a server
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        for writer in list(open_):  # answers still being written (delayed, endless)
+            writer.close()
+
+
+def fetch(handler: Handler, path: str = "/feed", **kw: object) -> FetchResult:
+    """One fetch of `path` on a loopback server answering with `handler`."""
     fetcher_kw = {k: kw.pop(k) for k in list(kw) if k not in ("etag", "last_modified")}
 
     async def run() -> FetchResult:
-        async with Fetcher(transport=httpx.MockTransport(handler), **fetcher_kw) as f:  # type: ignore[arg-type]
-            return await f.fetch("f", url, **kw)  # type: ignore[arg-type]
+        async with serve(handler) as base, Fetcher(**fetcher_kw) as f:  # type: ignore[arg-type]
+            SERVED.append(base)
+            return await f.fetch("f", base + path, **kw)  # type: ignore[arg-type]
     return asyncio.run(run())
 
 
+SERVED: list[str] = []  # the base URL of each fetch()'s server, newest last
+
+
 def test_user_agent_names_the_bot_its_version_and_project_and_gzip_is_accepted():
-    seen: list[httpx.Request] = []
-    fetch(lambda r: seen.append(r) or httpx.Response(200, content=FEED))
+    seen: list[Req] = []
+    fetch(lambda r: seen.append(r) or Reply(body=FEED))
     agent = seen[0].headers["user-agent"]
     assert "alertbot" in agent and __version__ in agent and PROJECT_URL in agent
     assert "gzip" in seen[0].headers["accept-encoding"]
+    assert "cookie" not in seen[0].headers
 
 
 def test_request_is_conditional_only_with_stored_validators():
-    seen: list[httpx.Request] = []
-    fetch(lambda r: seen.append(r) or httpx.Response(304))
-    fetch(lambda r: seen.append(r) or httpx.Response(304), etag='W/"x"',
+    seen: list[Req] = []
+    fetch(lambda r: seen.append(r) or Reply(304))
+    fetch(lambda r: seen.append(r) or Reply(304), etag='W/"x"',
           last_modified="Sat, 28 Nov 2026 10:00:00 GMT")
     assert "if-none-match" not in seen[0].headers
     assert "if-modified-since" not in seen[0].headers
@@ -271,87 +347,107 @@ def test_request_is_conditional_only_with_stored_validators():
 
 
 def test_gzip_body_is_decoded():
-    res = fetch(lambda r: httpx.Response(200, content=gzip.compress(FEED),
-                                         headers={"content-encoding": "gzip"}))
+    res = fetch(lambda r: Reply(body=gzip.compress(FEED), headers={"Content-Encoding": "gzip"}))
     assert res.ok and res.body == FEED
 
 
-class Chunks(httpx.AsyncByteStream):
-    """A body that counts how much of it was read, and can refuse to be read at all."""
-
-    def __init__(self, count: int, size: int = 1024, forbidden: bool = False) -> None:
-        self.count, self.size, self.forbidden, self.read = count, size, forbidden, 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert not self.forbidden, "this body must not be read"
-        for _ in range(self.count):
-            self.read += 1
-            yield b"x" * self.size
+def test_repeated_headers_are_joined():
+    res = fetch(lambda r: Reply(body=FEED, headers={"Cache-Control": "public",
+                                                    "cache-control": "max-age=600"}))
+    assert res.headers["cache-control"] == "public, max-age=600" and res.max_age == 600
 
 
 @pytest.mark.parametrize("status", [429, 503])
-@pytest.mark.parametrize("length", [None, "1024"])
-def test_429_and_503_bodies_are_never_read_and_retry_after_is_kept(status, length):
+@pytest.mark.parametrize("declared", [False, True])
+def test_429_and_503_bodies_are_never_read_and_retry_after_is_kept(status, declared):
     """Not even a small one with a Content-Length, which other statuses have read to its end
-    so that their connection can be reused (fetching.md: never read a 429/503 body)."""
-    body = Chunks(1, forbidden=True)
-    headers = {"retry-after": "120", **({"content-length": length} if length else {})}
-    res = fetch(lambda r: httpx.Response(status, stream=body, headers=headers))
+    so that their connection can be reused (fetching.md: never read a 429/503 body). The
+    body comes 5 s after the head: read, the fetch would time out after 1 s."""
+    headers = {"Retry-After": "120"}
+    res = fetch(lambda r: Reply(status, body=b"x" * 1024, headers=headers, body_delay=5,
+                                endless=not declared), timeout=1)
     assert res.status == status and res.retry_after == 120 and res.body == b""
-    assert body.read == 0
+    assert res.error_kind == "http"
+
+
+def test_a_small_error_page_is_read_to_its_end_and_the_connection_serves_the_next():
+    ports: list[str] = []
+
+    async def run() -> list[FetchResult]:
+        def handle(r: Req) -> Reply:
+            ports.append(r.headers.get("x-port", ""))
+            return Reply(404, body=b"not here") if r.path == "/missing" else Reply(body=FEED)
+        async with serve(handle) as base, Fetcher(per_origin=1) as f:
+            return list(await asyncio.gather(f.fetch("a", base + "/missing"),
+                                             f.fetch("b", base + "/feed")))
+    missing, found = asyncio.run(run())
+    assert missing.status == 404 and missing.error and found.ok
 
 
 def test_huge_max_age_and_retry_after_headers_give_a_24_hour_wait():
     nines = "9" * 30
-    res = fetch(lambda r: httpx.Response(200, content=FEED,
-                                         headers={"cache-control": f"max-age={nines}"}))
+    res = fetch(lambda r: Reply(body=FEED, headers={"Cache-Control": f"max-age={nines}"}))
     assert plan(state(), res).next_due == NOW + timedelta(hours=24)
-    res = fetch(lambda r: httpx.Response(429, headers={"retry-after": nines}))
+    res = fetch(lambda r: Reply(429, headers={"Retry-After": nines}))
     assert plan(state(), res).retry_after_until == NOW + timedelta(hours=24)
 
 
 def test_body_past_the_size_cap_is_cut_off_while_streaming():
-    body = Chunks(1000)
-    res = fetch(lambda r: httpx.Response(200, stream=body), max_bytes=10 * 1024)
-    assert res.error_kind == "too-large" and res.body == b""
-    assert body.read <= 11
+    res = fetch(lambda r: Reply(endless=True), max_bytes=10 * 1024, timeout=10)
+    assert res.error_kind == "too-large" and "stopped reading" in (res.error or "")
+    assert res.body == b""
 
 
 def test_declared_length_past_the_cap_is_not_read_at_all():
-    body = Chunks(100, forbidden=True)
-    res = fetch(lambda r: httpx.Response(200, stream=body,
-                                         headers={"content-length": str(100 * 1024)}),
-                max_bytes=10 * 1024)
-    assert res.error_kind == "too-large" and body.read == 0
+    """The body comes 5 s after the head: read, the fetch would time out after 1 s."""
+    res = fetch(lambda r: Reply(body=b"x" * 100 * 1024, body_delay=5),
+                max_bytes=10 * 1024, timeout=1)
+    assert res.error_kind == "too-large" and "not read" in (res.error or "")
 
 
 def test_gzip_bomb_is_cut_off_after_decoding():
     bomb = gzip.compress(b"\0" * (20 * 1024 * 1024))
-    res = fetch(lambda r: httpx.Response(200, content=bomb,
-                                         headers={"content-encoding": "gzip"}),
+    res = fetch(lambda r: Reply(body=bomb, headers={"Content-Encoding": "gzip"}),
                 max_bytes=1024 * 1024)
-    assert res.error_kind == "too-large"
+    assert res.error_kind == "too-large" and len(bomb) < 1024 * 1024
+
+
+def test_a_broken_gzip_body_is_an_error_result():
+    res = fetch(lambda r: Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"}))
+    assert res.error_kind == "http" and res.body == b""
 
 
 def redirects(chain: dict[str, tuple[int, str]]) -> Handler:
     """path -> (status, Location); a path not in `chain` answers 200 with a feed."""
-    def handle(request: httpx.Request) -> httpx.Response:
-        hop = chain.get(request.url.path)
+    def handle(request: Req) -> Reply:
+        hop = chain.get(request.path)
         if hop is None:
-            return httpx.Response(200, content=FEED)
-        return httpx.Response(hop[0], headers={"location": hop[1]} if hop[1] else {})
+            return Reply(body=FEED)
+        return Reply(hop[0], headers={"Location": hop[1]} if hop[1] else {})
     return handle
 
 
 def test_all_permanent_redirects_give_the_new_url():
-    res = fetch(redirects({"/feed": (301, "/b"), "/b": (308, "http://c/new")}))
-    assert res.ok and res.permanent_url == "http://c/new" and res.final_url == "http://c/new"
+    res = fetch(redirects({"/feed": (301, "/b"), "/b": (308, "/new")}))
+    new = SERVED[-1] + "/new"
+    assert res.ok and res.permanent_url == new and res.final_url == new
+
+
+def test_a_redirect_to_an_absolute_url_on_another_origin_is_followed():
+    async def run() -> FetchResult:
+        async with serve(lambda r: Reply(body=FEED)) as other, \
+                serve(lambda r: Reply(301, headers={"Location": other + "/new"})) as base, \
+                Fetcher() as f:
+            SERVED.append(other)
+            return await f.fetch("f", base + "/feed")
+    res = asyncio.run(run())
+    assert res.ok and res.permanent_url == SERVED[-1] + "/new" and res.body == FEED
 
 
 @pytest.mark.parametrize("status", [302, 307, 303])
 def test_a_temporary_redirect_keeps_the_stored_url(status):
     res = fetch(redirects({"/feed": (status, "/elsewhere")}))
-    assert res.ok and res.permanent_url is None and res.final_url == "http://a/elsewhere"
+    assert res.ok and res.permanent_url is None and res.final_url == SERVED[-1] + "/elsewhere"
 
 
 def test_permanent_then_temporary_keeps_the_stored_url():
@@ -360,14 +456,14 @@ def test_permanent_then_temporary_keeps_the_stored_url():
 
 
 def test_permanent_redirect_to_a_dead_page_keeps_the_stored_url():
-    res = fetch(lambda r: httpx.Response(301, headers={"location": "/gone"})
-                if r.url.path == "/feed" else httpx.Response(404))
+    res = fetch(lambda r: Reply(301, headers={"Location": "/gone"}) if r.path == "/feed"
+                else Reply(404))
     assert res.status == 404 and res.permanent_url is None
 
 
 def gone_behind(status: int) -> Handler:
-    return lambda r: httpx.Response(status, headers={"location": "/moved"}) \
-        if r.url.path == "/feed" else httpx.Response(410)
+    return lambda r: Reply(status, headers={"Location": "/moved"}) if r.path == "/feed" \
+        else Reply(410)
 
 
 def test_410_behind_a_permanent_redirect_is_gone():
@@ -392,9 +488,9 @@ def test_redirect_loop_fails_cleanly():
 
 def test_five_redirects_are_followed_and_a_sixth_fails():
     five = {f"/{i}": (302, f"/{i + 1}") for i in range(5)}
-    assert fetch(redirects(five), url="http://a/0").ok
+    assert fetch(redirects(five), "/0").ok
     six = {f"/{i}": (302, f"/{i + 1}") for i in range(6)}
-    res = fetch(redirects(six), url="http://a/0")
+    res = fetch(redirects(six), "/0")
     assert res.error_kind == "redirect" and "more than 5 redirects" in (res.error or "")
 
 
@@ -405,30 +501,47 @@ def test_redirect_without_location_or_to_another_scheme_fails_cleanly():
 
 
 def test_connection_error_is_a_result_not_an_exception():
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-    res = fetch(refuse)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+
+    async def run() -> FetchResult:
+        async with Fetcher() as f:
+            return await f.fetch("f", f"http://127.0.0.1:{port}/feed")
+    res = asyncio.run(run())
     assert res.error_kind == "connect" and res.status is None
+    assert "cannot connect" in (res.error or "")
+
+
+@pytest.mark.parametrize("url", ["http://[::1/feed", "http://127.0.0.1:99999/feed",
+                                 "ftp://127.0.0.1/feed", "http:///feed"])
+def test_a_bad_url_is_an_error_result(url):
+    async def run() -> FetchResult:
+        async with Fetcher() as f:
+            return await f.fetch("f", url)
+    res = asyncio.run(run())
+    assert res.error_kind == "http" and res.status is None and res.error
 
 
 def test_a_server_that_never_answers_times_out():
-    async def hang(request: httpx.Request) -> httpx.Response:
+    async def hang(request: Req) -> Reply:
         await asyncio.sleep(30)
-        return httpx.Response(200, content=FEED)
+        return Reply(body=FEED)
+    started = time.monotonic()
     res = fetch(hang, timeout=0.2)
     assert res.error_kind == "timeout" and "0.2 s" in (res.error or "")
+    assert time.monotonic() - started < 5
 
 
 def test_waiting_for_a_free_slot_does_not_count_against_the_timeout():
-    async def slow(request: httpx.Request) -> httpx.Response:
+    async def slow(request: Req) -> Reply:
         await asyncio.sleep(0.05)
-        return httpx.Response(200, content=FEED)
+        return Reply(body=FEED)
 
     async def run() -> list[FetchResult]:
         # one slot, 20 requests of 0.05 s: the last waits ~1 s, far past its 0.5 s limit
-        async with Fetcher(transport=httpx.MockTransport(slow), concurrency=1,
-                           timeout=0.5) as f:
-            return await asyncio.gather(*(f.fetch(str(i), f"http://h{i}/feed")
+        async with serve(slow) as base, Fetcher(concurrency=1, timeout=0.5) as f:
+            return await asyncio.gather(*(f.fetch(str(i), f"{base}/feed{i}")
                                           for i in range(20)))
     assert all(r.ok for r in asyncio.run(run()))
 
@@ -437,49 +550,57 @@ def test_at_most_per_origin_requests_to_one_origin_and_concurrency_in_total():
     flight: Counter[str] = Counter()
     peak: Counter[str] = Counter()
 
-    async def track(request: httpx.Request) -> httpx.Response:
-        key = f"{request.url.host}:{request.url.port}"
-        flight[key] += 1
-        flight["all"] += 1
-        peak[key] = max(peak[key], flight[key])
-        peak["all"] = max(peak["all"], flight["all"])
-        await asyncio.sleep(0.02)
-        flight[key] -= 1
-        flight["all"] -= 1
-        return httpx.Response(200, content=FEED)
+    def tracker(key: str) -> Handler:
+        async def track(request: Req) -> Reply:
+            flight[key] += 1
+            flight["all"] += 1
+            peak[key] = max(peak[key], flight[key])
+            peak["all"] = max(peak["all"], flight["all"])
+            await asyncio.sleep(0.02)
+            flight[key] -= 1
+            flight["all"] -= 1
+            return Reply(body=FEED)
+        return track
 
-    async def run() -> None:
-        async with Fetcher(transport=httpx.MockTransport(track), concurrency=5,
-                           per_origin=2) as f:
+    async def run() -> list[FetchResult]:
+        async with contextlib.AsyncExitStack() as stack:
+            busy = await stack.enter_async_context(serve(tracker("busy")))
+            others = [await stack.enter_async_context(serve(tracker(f"h{i}"))) for i in range(4)]
+            f = await stack.enter_async_context(Fetcher(concurrency=5, per_origin=2))
             # half of them on one busy origin, queued first; the rest on four others
-            urls = [f"http://busy/feed{i}" for i in range(20)] + \
-                [f"http://h{i % 4}:8{i % 2}/feed{i}" for i in range(20)]
-            await asyncio.gather(*(f.fetch(str(i), u) for i, u in enumerate(urls)))
-    asyncio.run(run())
-    assert peak["all"] == 5 and peak["busy:None"] == 2
+            urls = [f"{busy}/feed{i}" for i in range(20)] + \
+                [f"{others[i % 4]}/feed{i}" for i in range(20)]
+            return list(await asyncio.gather(*(f.fetch(str(i), u) for i, u in enumerate(urls))))
+    assert all(r.ok for r in asyncio.run(run()))
+    assert peak["all"] == 5 and peak["busy"] == 2
     assert max(v for k, v in peak.items() if k != "all") == 2
 
 
-def test_a_connection_that_is_never_accepted_hits_the_connect_timeout():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        fillers = []  # fill the accept queue: the next handshake is never answered
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                filler.connect(("127.0.0.1", port))
-            fillers.append(filler)
-        time.sleep(0.05)
+def test_connections_are_kept_alive_only_while_requests_to_their_origin_wait():
+    seen: list[tuple[str, str, int]] = []
 
-        async def run() -> FetchResult:
-            async with Fetcher(connect_timeout=0.3, timeout=10) as f:
-                return await f.fetch("f", f"http://127.0.0.1:{port}/feed")
-        try:
-            res = asyncio.run(run())
-        finally:
-            for filler in fillers:
-                filler.close()
-    assert res.error_kind == "timeout" and "no connection within 0.3 s" in (res.error or "")
+    async def run() -> None:
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError), \
+                    contextlib.closing(writer):
+                while True:  # keeps every connection open, whatever the client says
+                    head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+                    seen.append((head.split()[1], "connection: close" in head,
+                                 writer.get_extra_info("peername")[1]))
+                    await asyncio.sleep(0.01)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FEED)
+                                 + FEED)
+                    await writer.drain()
+        server = await asyncio.start_server(connection, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        async with Fetcher(per_origin=1) as f:
+            await asyncio.gather(*(f.fetch(str(i), f"{base}/{i}") for i in range(5)))
+            await f.fetch("later", f"{base}/later")
+        server.close()
+    asyncio.run(run())
+    # five queued requests share one connection; the last of them asks the server to close
+    # it, as does the request that comes later, alone
+    assert [(path, close) for path, close, _ in seen] == \
+        [("/0", False), ("/1", False), ("/2", False), ("/3", False), ("/4", True),
+         ("/later", True)]
+    assert len({port for _, _, port in seen[:5]}) == 1

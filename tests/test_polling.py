@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.config import Config, load_config
@@ -613,10 +612,7 @@ def test_the_service_starts_its_parse_workers_once_for_its_lifetime(bot, feeds):
     assert not analyzer.running
 
 
-class Unclosable(httpx.AsyncBaseTransport):
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("not used", request=request)
-
+class Unclosable(Fetcher):
     async def aclose(self) -> None:
         raise OSError("cannot close")
 
@@ -628,7 +624,7 @@ def test_closing_the_poller_stops_the_parse_workers_even_if_the_fetcher_fails_to
     assert analyzer._pool is not None
     workers = list(analyzer._pool._processes.values())  # type: ignore[attr-defined]
     assert workers
-    poller = Poller(config, fetcher=Fetcher(transport=Unclosable()), analyzer=analyzer)
+    poller = Poller(config, fetcher=Unclosable(), analyzer=analyzer)
     with pytest.raises(OSError, match="cannot close"):
         asyncio.run(poller.aclose())
     assert not analyzer.running
