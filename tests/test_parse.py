@@ -254,31 +254,72 @@ FEED_FILES = sorted([*DATA.glob("*.xml"), *DATA.glob("*.html"),
 @pytest.mark.parametrize("path", FEED_FILES, ids=lambda p: p.name)
 def test_feedparser_speedups_change_nothing(path: Path):
     """bot.parse_speedups takes shortcuts inside feedparser: its whole result must be the
-    same as feedparser's own, and no two stored details may share one dict."""
+    same as feedparser's own, and no two stored details may share one dict. Compared as
+    parse.py asks (no resolving, no sanitizing), with feedparser resolving or sanitizing (the
+    fast pop leaves those elements to feedparser's own) and with a Content-Location base
+    (every element then joins its base)."""
     import io
 
     import feedparser
 
     from bot import parse_speedups
 
-    def run() -> dict:
-        got = feedparser.parse(io.BytesIO(path.read_bytes()), response_headers={},
-                               sanitize_html=False, resolve_relative_uris=False)
+    def run(headers: dict[str, str], resolve: bool, sanitize: bool) -> dict:
+        got = feedparser.parse(io.BytesIO(path.read_bytes()), response_headers=headers,
+                               sanitize_html=sanitize, resolve_relative_uris=resolve)
         return {k: got.get(k) for k in ("feed", "entries", "version", "bozo", "encoding",
                                          "namespaces")} | {
             "bozo_exception": str(got.get("bozo_exception", ""))}
 
+    base = {"content-location": "https://base.example.org/dir/feed"}
+    for options in [({}, False, False), ({}, True, False), ({}, False, True), (base, False, False)]:
+        parse_speedups.install()
+        ours = run(*options)
+        with parse_speedups.stock():
+            stock = run(*options)
+        assert ours == stock, options
+        details = [v for entry in ours["entries"] for k, v in entry.items()
+                   if k.endswith("_detail")]
+        details += [c for entry in ours["entries"] for c in entry.get("content", [])]
+        assert len({id(d) for d in details}) == len(details)
+        if path.name in ("rss2-basic.xml", "atom-basic.xml"):
+            assert details  # the files that have titles and summaries exercise the copy
+
+
+def test_feedparser_gets_the_fast_driver():
+    """install() names this module as feedparser's XML parser, and xml.sax finds its driver
+    there (not a fallback to the plain expat driver)."""
+    import xml.sax
+
+    import feedparser.api
+
+    from bot import parse_speedups
+
     parse_speedups.install()
-    ours = run()
-    with parse_speedups.stock():
-        stock = run()
-    assert ours == stock
-    details = [v for entry in ours["entries"] for k, v in entry.items()
-               if k.endswith("_detail")]
-    details += [c for entry in ours["entries"] for c in entry.get("content", [])]
-    assert len({id(d) for d in details}) == len(details)
-    if path.name in ("rss2-basic.xml", "atom-basic.xml"):
-        assert details  # the files that have titles and summaries exercise the copy
+    parser = xml.sax.make_parser(feedparser.api.PREFERRED_XML_PARSERS)
+    assert type(parser) is parse_speedups._ExpatDriver
+
+
+def test_safe_base_is_remembered_as_feedparser_makes_it(monkeypatch):
+    """The remembered make_safe_absolute_uri answers as feedparser's own, the second time
+    too, and forgets what it remembered when the accepted URI schemes are replaced."""
+    import feedparser.urls
+
+    from bot import parse_speedups
+
+    pairs = [("https://a.example/x/", "https://a.example/x/"),
+             ("HTTPS://a.example/?", "HTTPS://a.example/?"), ("https://a.example/x/", "../y/"),
+             ("https://a.example/", "javascript:alert(1)"), ("", "https://a.example/"),
+             ("https://a.example/", "")]
+    for _ in range(2):
+        for base, rel in pairs:
+            assert parse_speedups._safe_uri(base, rel) == \
+                feedparser.urls.make_safe_absolute_uri(base, rel), (base, rel)
+    monkeypatch.setattr(feedparser.urls, "ACCEPTABLE_URI_SCHEMES", ("ftp",))
+    for base, rel in pairs:
+        assert parse_speedups._safe_uri(base, rel) == \
+            feedparser.urls.make_safe_absolute_uri(base, rel), (base, rel)
+    assert parse_speedups._safe_uri(*pairs[0]) == ""
 
 
 def test_feedparser_speedups_keep_legacy_keys():
