@@ -211,12 +211,7 @@ class _ExpatDriver(xml.sax.expatreader.ExpatParser):
             for aname, value in attrs.items():
                 attrs_d[known[aname][1]] = value
         if type(tag) is tuple:  # as startElementNS: the feed's own prefix for the namespace
-            namespace, tag = tag
-            for prefix, uri in feed.namespaces_in_use.items():
-                if prefix and uri == namespace:
-                    tag = prefix + ":" + tag
-                    break
-            tag = str(tag).lower()
+            tag = _declared(feed, *tag)
         if attrs:
             feed.unknown_starttag(tag, list(attrs_d.items()))
         elif self._bare:
@@ -235,14 +230,19 @@ class _ExpatDriver(xml.sax.expatreader.ExpatParser):
         if tag is False:
             return super().end_element_ns(name)
         if type(tag) is tuple:  # as endElementNS
-            namespace, tag = tag
-            for prefix, uri in feed.namespaces_in_use.items():
-                if prefix and uri == namespace:
-                    tag = prefix + ":" + tag
-                    break
-            tag = str(tag).lower()
+            tag = _declared(feed, *tag)
         feed.unknown_endtag(tag)
         return None
+
+
+def _declared(feed: Any, namespace: str, tag: str) -> str:
+    """The tag with the prefix the feed itself declared for its namespace, as feedparser's
+    startElementNS and endElementNS look it up (namespaces_in_use changes as the feed goes)."""
+    for prefix, uri in feed.namespaces_in_use.items():
+        if prefix and uri == namespace:
+            tag = prefix + ":" + tag
+            break
+    return str(tag).lower()
 
 
 def create_parser(*args: Any, **kwargs: Any) -> _ExpatDriver:
