@@ -19,8 +19,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from bot.dates import effective_date
+from bot.matcher import split_words
 from bot.models import Classification
-from bot.rules import ENTITY_KINDS, Rules
+from bot.rules import Rules
 
 if TYPE_CHECKING:  # not imported at run time: parse workers get Rules alone (bot/worker.py)
     from bot.taxonomy import Taxonomy
@@ -29,44 +30,60 @@ if TYPE_CHECKING:  # not imported at run time: parse workers get Rules alone (bo
 def classify(title: str, summary: str, *, taxonomy: Taxonomy | Rules, language: str,
              published: date | None = None) -> Classification:
     rules = taxonomy if isinstance(taxonomy, Rules) else taxonomy.rules
-    matcher, uses = rules.matcher(language)
-    # (kind, name) -> term id -> (weight x field factor, surface)
-    found: dict[tuple[str, str], dict[int, tuple[float, str]]] = {}
-    # organisations, regulators and laws named, in order of first mention
-    names: dict[str, dict[str, None]] = {kind: {} for kind in ENTITY_KINDS}
-    for text, field, factor in ((title, "title", rules.title_weight),
-                                (summary, "summary", 1.0)):
-        for hit in matcher.find(text, field):
-            term = hit.term
-            for use in uses[term]:
-                terms = found.get(use.key)
+    matcher, plans = rules.plan(language)
+    # per topic and per cue (the two tables of `hits`): term id -> (weight x field factor,
+    # surface), in order of first mention
+    topic_hits: dict[str, dict[int, tuple[float, str]]] = {}
+    signal_hits: dict[str, dict[int, tuple[float, str]]] = {}
+    hits = (topic_hits, signal_hits)
+    # organisations, regulators and laws (ENTITY_KINDS) named, in order of first mention
+    names: tuple[dict[str, None], ...] = ({}, {}, {})
+    title_split, summary_split = split_words(title), split_words(summary)
+    for split, factor in ((title_split, rules.title_weight), (summary_split, 1.0)):
+        for term, surface, _ in matcher.scan(split):
+            uses, entities = plans[term]
+            for slot, name, weight in uses:
+                table = hits[slot]
+                value = weight * factor
+                terms = table.get(name)
                 if terms is None:
-                    terms = found[use.key] = {}
-                value = use.weight * factor
+                    table[name] = {term: (value, surface)}
+                    continue
                 old = terms.get(term)
                 if old is None or abs(old[0]) < abs(value):
-                    terms[term] = (value, hit.surface)
-                if use.kind in names:
-                    names[use.kind].setdefault(use.name, None)
+                    terms[term] = (value, surface)
+            for kind, name in entities:
+                names[kind][name] = None
     # each cue counts once, with its strongest hit (the title's, for cues against too)
-    signals = {name: max((v for v, _ in terms.values()), key=abs)
-               for (kind, name), terms in found.items() if kind == "signal"}
-    topics = _topics(rules, found, signals)
+    signals = {name: _strongest(terms) for name, terms in signal_hits.items()}
+    topics = _topics(rules, topic_hits, signals)
     bonus_topics = [t for t in topics if t not in rules.structural]
     score = sum(signals.values()) + min(rules.topic_weight * len(bonus_topics),
                                         rules.max_topic_bonus)
     relevant = score >= rules.threshold and _gate(rules.require, signals, topics, bonus_topics)
+    text = f"{title}. {summary}"
+    # effective_date splits at \w runs, the matcher at runs without "_": the same words then
+    text_split = None if "_" in text else [*title_split[:-1],
+                                           f"{title_split[-1]}. {summary_split[0]}",
+                                           *summary_split[1:]]
     return Classification(
         language=language,
         relevant=relevant,
         score=round(score, 2),
         topics=tuple(topics),
-        matches=_explain(found, topics, rules),
-        orgs=tuple(names["orgs"]),
-        regulators=tuple(names["regulators"]),
-        laws=tuple(names["laws"]),
-        effective_date=effective_date(f"{title}. {summary}", published),
+        matches=_explain(topic_hits, signal_hits, topics, rules),
+        orgs=tuple(names[0]),
+        regulators=tuple(names[1]),
+        laws=tuple(names[2]),
+        effective_date=effective_date(text, published, text_split),
     )
+
+
+def _strongest(terms: dict[int, tuple[float, str]]) -> float:
+    if len(terms) == 1:  # the common case, without max's generator
+        [(value, _)] = terms.values()
+        return value
+    return max((v for v, _ in terms.values()), key=abs)
 
 
 def _gate(require: tuple[tuple[str, ...], ...], signals: dict[str, float], topics: list[str],
@@ -76,41 +93,65 @@ def _gate(require: tuple[tuple[str, ...], ...], signals: dict[str, float], topic
     return any(all(name in present for name in combo) for combo in require)
 
 
-def _topics(rules: Rules, found: dict[tuple[str, str], dict[int, tuple[float, str]]],
+def _topics(rules: Rules, topic_hits: dict[str, dict[int, tuple[float, str]]],
             signals: dict[str, float]) -> list[str]:
-    out = []
-    for topic_id, key, threshold, when in rules.topics:
-        terms = found.get(key)
-        if (terms and sum(v for v, _ in terms.values()) >= threshold) or (
-                when and signals and any(all(signals.get(s, 0) > 0 for s in combo)
-                                         for combo in when)):
-            out.append(topic_id)
-    return out
+    """The topics that fired, in the taxonomy's order. Only the topics with hits and those
+    with `when` combinations are looked at, not all of them; loops, not generators (cheaper
+    for the one or two terms and signals an article usually has)."""
+    info = rules.topic_info
+    fired: list[tuple[int, str]] = []
+    for topic_id, terms in topic_hits.items():
+        known = info.get(topic_id)
+        if known is None:
+            continue
+        if len(terms) == 1:
+            [(total, _)] = terms.values()
+        else:
+            total = sum(v for v, _ in terms.values())
+        if total >= known[1]:
+            fired.append((known[0], topic_id))
+    if signals:
+        for topic_id, (i, _, when) in rules.when_topics:
+            if (i, topic_id) in fired:
+                continue
+            for combo in when:
+                for name in combo:
+                    if not signals.get(name, 0) > 0:
+                        break
+                else:
+                    fired.append((i, topic_id))
+                    break
+    if len(fired) > 1:
+        fired.sort()
+    return [topic_id for _, topic_id in fired]
 
 
-def _explain(found: dict[tuple[str, str], dict[int, tuple[float, str]]], topics: list[str],
+def _explain(topic_hits: dict[str, dict[int, tuple[float, str]]],
+             signal_hits: dict[str, dict[int, tuple[float, str]]], topics: list[str],
              rules: Rules) -> dict[str, tuple[str, ...]]:
     """Per fired topic the terms as written; per relevance cue `cue: term`; cues against."""
     out: dict[str, tuple[str, ...]] = {}
     for topic_id in topics:
-        surfaces = _surfaces(found.get(("topic", topic_id), {}))
-        if not surfaces:
-            combos = rules.when(topic_id)
-            surfaces = tuple(f"{' + '.join(c)}" for c in combos
-                             if all(("signal", s) in found for s in c))
-        out[topic_id] = surfaces
+        terms = topic_hits.get(topic_id)
+        if terms:
+            out[topic_id] = _surfaces(terms)
+        else:
+            out[topic_id] = tuple(f"{' + '.join(c)}" for c in rules.when(topic_id)
+                                  if all(s in signal_hits for s in c))
     pro: list[str] = []
     con: list[str] = []
-    for (kind, name), terms in found.items():
-        if kind != "signal":
-            continue
-        weight = rules.signal_weights[name]
+    weights = rules.signal_weights
+    for name, terms in signal_hits.items():
+        side = con if weights[name] < 0 else pro
         for surface in _surfaces(terms):
-            (con if weight < 0 else pro).append(f"{name}: {surface}")
+            side.append(f"{name}: {surface}")
     out["relevance"] = tuple(pro)
     out["against"] = tuple(con)
     return out
 
 
 def _surfaces(terms: dict[int, tuple[float, str]]) -> tuple[str, ...]:
+    if len(terms) == 1:
+        [(_, surface)] = terms.values()
+        return (surface,)
     return tuple(dict.fromkeys(surface for _, surface in terms.values()))

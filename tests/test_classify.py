@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from bot.classify import classify
+from bot.dates import effective_date
 from bot.language import detect
 from bot.taxonomy import Labels, Terms, TopicOverride, load_taxonomy
 
@@ -186,3 +187,50 @@ def test_rules_sent_to_a_worker_process_classify_the_same():
          "('pydantic', 'yaml', 'asyncio', 'bot.taxonomy') if m in sys.modules))"],
         capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+@pytest.mark.parametrize("text", [
+    "De regels gaan op 31 februari in, en gaan vanaf 2 maart 2026 echt in.",  # first one invalid
+    "ſtart 1 May: the \u212aicks in 2 June",  # words re.IGNORECASE folds (long s, Kelvin sign)
+    "İs 3 mei; dit_is 4 mei; effect_ive 5 mei",             # underscores join words
+    "takes effect on 1september or from mei2026 or as of\n  29 Sept., 2027",
+    "De update verscheen op 12 maart.",
+    "Op 1 juni 2026 gaan de nieuwe regels in werking",
+    "from from from 7 oktober",
+])
+def test_effective_date_finds_what_a_search_of_the_whole_text_finds(text):
+    """effective_date tries its patterns only at the words they can start at (bot/dates.py);
+    a plain finditer over the text must find the same date, with and without the words
+    split beforehand as classify passes them."""
+    from bot import dates
+
+    def reference(text, published):
+        if not any(c.isdigit() for c in text) or not dates._has_month(text):
+            return None
+        for rx in (dates._BEFORE_RE, dates._AFTER_RE):
+            for m in rx.finditer(text):
+                found = dates._resolve(m, published)
+                if found:
+                    return found
+        return None
+
+    published = date(2025, 6, 20)
+    expected = reference(text, published)
+    assert dates.effective_date(text, published) == expected
+    assert dates.effective_date(text, published, dates._RUNS.split(text)) == expected
+    title, _, summary = text.partition(" ")
+    assert run(title, summary, published, "nl").effective_date == \
+        reference(f"{title}. {summary}", published)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("The rules take effect on 1 ſeptember, not on October 5.", date(2027, 9, 1)),
+    ("De regels gaan op 1 januarı in, niet op 3 maart.", date(2027, 1, 1)),
+])
+def test_a_month_matched_through_case_folding_is_read_not_a_crash(text, expected):
+    """The date patterns match case-insensitively, which also folds a long s or a dotless
+    i: such a month name once raised KeyError, and took its feed's whole batch down."""
+    assert effective_date(text, date(2026, 11, 1)) == expected
+    result = classify("Nieuwe regels", text, taxonomy=TAXONOMY, language="en",
+                      published=date(2026, 11, 1))
+    assert result.effective_date == expected

@@ -62,3 +62,35 @@ def test_suffix_terms_are_literal_and_inflect_only_after_a_compound():
     assert find(["*wet"], "We weten het niet") == []          # weten is not wet + en
     assert find(["*herkenning"], "Twee gezichtsherkenningen") == ["*herkenning"]
     assert find(["*gegevens"], "Zij geven niets") == []         # the stem of gegevens is geven
+
+
+def test_split_words_puts_the_words_between_what_separates_them():
+    import re
+
+    from bot.matcher import WORD_RE, split_words
+    for text in ["", "Meta's privacy-policy, per 1 mei.", "a_b  c\n", "Patiënten__krijgen 2x",
+                 "".join(chr(c) for c in range(128))]:
+        parts = split_words(text)
+        assert "".join(parts) == text
+        assert parts[1::2] == WORD_RE.findall(text)
+    # the faster pattern for ASCII texts finds the same words as the Unicode one
+    for c in map(chr, range(128)):
+        assert bool(re.fullmatch("[0-9A-Za-z]", c)) == bool(WORD_RE.fullmatch(c))
+
+
+def test_a_phrase_surface_is_the_text_it_spans_with_spaces_made_one():
+    matcher = Matcher([("past ... aan", "nl"), ("privacy policy", "en")])
+    hits = matcher.find("Meta past  zijn\nbeleid aan; de privacy-policy", "title")
+    assert [(h.term, h.surface, h.start) for h in hits] == [
+        (0, "past zijn beleid aan", 1), (1, "privacy-policy", 6)]
+
+
+def test_a_pickled_matcher_finds_the_same_without_the_words_seen():
+    import pickle
+
+    matcher = Matcher([("privacy", "en"), ("privacy policy", "en"), ("*wet", "nl")])
+    text = "New privacy policy and the Telecommunicatiewet"
+    before = matcher.find(text, "title")
+    copy = pickle.loads(pickle.dumps(matcher))
+    assert not copy._starts
+    assert copy.find(text, "title") == before
