@@ -26,6 +26,7 @@ check: lint test
 
 bench: $(STAMP)
 	$(PY) bench/classify.py
+	$(PY) bench/fetch.py
 	$(PY) bench/poll.py
 
 clean:

@@ -74,7 +74,7 @@ def setup_logging(verbosity: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "hpack"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "telegram", "apscheduler", "hpack"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
