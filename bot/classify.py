@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from bot.dates import effective_date
 from bot.matcher import split_words
 from bot.models import Classification
-from bot.rules import Rules
+from bot.rules import ENTITY_KINDS, Rules
 
 if TYPE_CHECKING:  # not imported at run time: parse workers get Rules alone (bot/worker.py)
     from bot.taxonomy import Taxonomy
@@ -37,7 +37,7 @@ def classify(title: str, summary: str, *, taxonomy: Taxonomy | Rules, language: 
     signal_hits: dict[str, dict[int, tuple[float, str]]] = {}
     hits = (topic_hits, signal_hits)
     # organisations, regulators and laws (ENTITY_KINDS) named, in order of first mention
-    names: tuple[dict[str, None], ...] = ({}, {}, {})
+    names: tuple[dict[str, None], ...] = tuple({} for _ in ENTITY_KINDS)
     title_split, summary_split = split_words(title), split_words(summary)
     for split, factor in ((title_split, rules.title_weight), (summary_split, 1.0)):
         for term, surface, _ in matcher.scan(split):
