@@ -72,9 +72,6 @@ class Rules:
         group = "en" if language == "en" else "nl"
         return self.matchers[group][0], self.plans[group]
 
-    def matcher(self, language: str) -> tuple[Matcher, list[list[Use]]]:
-        return self.matchers["en" if language == "en" else "nl"]
-
     def when(self, topic: str) -> tuple[tuple[str, ...], ...]:
         return next((w for t, _, _, w in self.topics if t == topic), ())
 

@@ -101,14 +101,11 @@ class TopicOverride:
 @dataclass(frozen=True)
 class Taxonomy:
     """The topics as configured (labels, emoji, terms) and `rules`, their compiled form that
-    classify reads; `matcher(language)` gives the matcher for a text."""
+    classify reads."""
 
     spec: TaxonomySpec
     topics: dict[str, TopicSpec]
     rules: Rules
-
-    def matcher(self, language: str) -> tuple[Matcher, list[list[Use]]]:
-        return self.rules.matcher(language)
 
     def label(self, topic: str, language: str) -> str:
         spec = self.topics.get(topic)
